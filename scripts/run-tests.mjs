@@ -1,0 +1,26 @@
+// Runs every compiled test file under build-test/test with Node's own test runner.
+// Node 20's --test takes explicit paths (globs came later), so the files are listed here.
+import { spawnSync } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+function findTests(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...findTests(path));
+    else if (name.endsWith(".test.js")) out.push(path);
+  }
+  return out;
+}
+
+const only = process.argv.slice(2);
+const files = findTests("build-test/test")
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort();
+if (files.length === 0) {
+  console.error("no test files found under build-test/test");
+  process.exit(1);
+}
+const result = spawnSync(process.execPath, ["--test", "--test-concurrency=2", ...files], { stdio: "inherit" });
+process.exit(result.status ?? 1);

@@ -1,0 +1,151 @@
+import { SMTPError, inputError } from "../errors.js";
+import { composeMessage } from "../message/compose.js";
+import { knownLength, toByteChunks } from "../message/content.js";
+import { needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "../message/address.js";
+import { CommandArgumentError, checkArgument } from "../protocol/commands.js";
+import type { Content, SendOptions, SendResult } from "../types.js";
+import { type Envelope, type Session, runTransaction } from "./transaction.js";
+
+/** sendRaw's options: the envelope ones (the message is the caller's). */
+export type RawSendOptions = Omit<SendOptions, "headers" | "messageId" | "date">;
+
+export interface ComposedSendInput {
+  from: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  subject: string;
+  content: Content;
+  options: SendOptions;
+}
+
+/** send(): validate, build the message, run the transaction. Nothing is written before validation passes. */
+export async function sendComposed(session: Session, input: ComposedSendInput): Promise<SendResult> {
+  const recipients = [...input.to, ...input.cc, ...input.bcc];
+  const envelope = buildEnvelope(session, input.from, recipients);
+  checkDsn(input.options);
+  const composed = composeMessage({
+    from: input.from,
+    to: input.to,
+    cc: input.cc,
+    subject: input.subject,
+    content: input.content,
+    headers: input.options.headers,
+    messageId: input.options.messageId,
+    date: input.options.date,
+    eightBitMime: session.capabilities.eightBitMime,
+    smtpUtf8: session.capabilities.smtpUtf8,
+    hostname: hostnameForMessageId(session.clientName),
+  });
+  const result = await runTransaction(
+    session,
+    envelope,
+    { chunks: composed.chunks, size: composed.size, eightBit: composed.eightBit },
+    input.options,
+  );
+  return { ...result, messageId: composed.messageId };
+}
+
+/** sendRaw(): the caller's message as is (line ends normalised on the wire), same envelope rules. */
+export async function sendRawMessage(
+  session: Session,
+  from: string,
+  recipients: string[],
+  message: Content,
+  options: RawSendOptions,
+): Promise<SendResult> {
+  const envelope = buildEnvelope(session, from, recipients);
+  checkDsn(options);
+  if (message === null || message === undefined) throw inputError("no message content");
+  const size = knownLength(message);
+  const eightBit = size === undefined ? true : hasEightBit(message as string | Uint8Array);
+  const result = await runTransaction(session, envelope, { chunks: toByteChunks(message), size, eightBit }, options);
+  const messageId = typeof message === "string" || message instanceof Uint8Array ? findMessageId(message) : "";
+  return { ...result, messageId };
+}
+
+/** Validates the sender and every recipient (exactly one mailbox each) and builds the de-duplicated envelope. */
+function buildEnvelope(session: Session, from: string, recipients: string[]): Envelope {
+  if (typeof from !== "string") throw inputError("fromAddr must be a string");
+  if (!Array.isArray(recipients) || recipients.length === 0) throw inputError("no recipients");
+  const smtpUtf8Offered = session.capabilities.smtpUtf8;
+  let smtpUtf8 = false;
+  const envelopeAddress = (input: string, what: string): string => {
+    if (typeof input !== "string") throw inputError(`${what} must be a string`);
+    try {
+      checkArgument(input, what);
+    } catch (error) {
+      if (error instanceof CommandArgumentError) throw inputError(error.message);
+      throw error;
+    }
+    const { address } = parseMailbox(input);
+    if (needsSmtpUtf8(address)) {
+      if (!smtpUtf8Offered) {
+        // toEnvelopeAddress turns an IDN domain into A-labels, and refuses a non-ASCII local part
+        const ascii = toEnvelopeAddress(address, false);
+        if (needsSmtpUtf8(ascii)) {
+          throw new SMTPError("EENVELOPE", `${what} needs SMTPUTF8, which the server does not offer`, {
+            stage: "MAIL",
+            temporary: false,
+          });
+        }
+        return ascii;
+      }
+      smtpUtf8 = true;
+    }
+    return toEnvelopeAddress(address, smtpUtf8Offered);
+  };
+  const sender = from === "" || from === "<>" ? "" : envelopeAddress(from, "fromAddr");
+  const seen = new Set<string>();
+  const list: string[] = [];
+  for (const r of recipients) {
+    const address = envelopeAddress(r, "recipient");
+    const at = address.lastIndexOf("@");
+    const key = `${address.slice(0, at)}@${address.slice(at + 1).toLowerCase()}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    list.push(address);
+  }
+  return { from: sender, recipients: list, smtpUtf8 };
+}
+
+const NOTIFY_VALUES = new Set(["SUCCESS", "FAILURE", "DELAY", "NEVER"]);
+
+function checkDsn(options: RawSendOptions): void {
+  const dsn = options.dsn;
+  if (!dsn) return;
+  if (dsn.notify) {
+    for (const n of dsn.notify) {
+      if (!NOTIFY_VALUES.has(n)) throw inputError(`DSN notify value "${String(n)}" is not SUCCESS, FAILURE, DELAY or NEVER`);
+    }
+    if (dsn.notify.includes("NEVER") && dsn.notify.length > 1) {
+      throw inputError("DSN notify NEVER cannot be combined with other values (RFC 3461 §4.1)");
+    }
+  }
+  if (dsn.ret !== undefined && dsn.ret !== "FULL" && dsn.ret !== "HDRS") {
+    throw inputError(`DSN ret "${String(dsn.ret)}" is not FULL or HDRS`);
+  }
+  if (dsn.envid !== undefined) {
+    // RFC 3461 §4.4: printable US-ASCII, at most 100 characters
+    if (!/^[\x21-\x7e]{1,100}$/.test(dsn.envid)) throw inputError("DSN envid must be 1-100 printable ASCII characters");
+  }
+}
+
+function hostnameForMessageId(clientName: string): string {
+  if (clientName.startsWith("[")) return "smtpkit.localhost";
+  return clientName;
+}
+
+function hasEightBit(message: string | Uint8Array): boolean {
+  if (typeof message === "string") return /[^\x00-\x7f]/.test(message);
+  return message.some((byte) => byte >= 0x80);
+}
+
+/** The Message-ID in a complete message's header block, or "". */
+function findMessageId(message: string | Uint8Array): string {
+  const text = typeof message === "string" ? message : Buffer.from(message.subarray(0, 65536)).toString("latin1");
+  const end = text.search(/\r?\n\r?\n/);
+  const head = end === -1 ? text : text.slice(0, end);
+  const match = /(?:^|\n)message-id:[ \t]*(<[^>\r\n]+>)/i.exec(head);
+  return match ? match[1]! : "";
+}

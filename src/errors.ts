@@ -1,0 +1,84 @@
+import type { Reply } from "./types.js";
+
+/** Every error code smtpkit raises. */
+export type SMTPErrorCode =
+  | "ECONNECTION"
+  | "ETIMEDOUT"
+  | "EPROTOCOL"
+  | "ETLS"
+  | "EAUTH"
+  | "EENVELOPE"
+  | "EMESSAGE"
+  | "EABORT"
+  | "EINPUT";
+
+/** The protocol step an error happened in. "END" means after the end of data was written. */
+export type SMTPStage =
+  | "CONNECT"
+  | "GREETING"
+  | "EHLO"
+  | "STARTTLS"
+  | "AUTH"
+  | "MAIL"
+  | "RCPT"
+  | "DATA"
+  | "BDAT"
+  | "END"
+  | "QUIT"
+  | "RSET"
+  | "NOOP";
+
+export interface SMTPErrorOptions {
+  reply?: Reply | undefined;
+  stage?: SMTPStage | undefined;
+  cause?: unknown;
+  temporary?: boolean | undefined;
+  deliveryUnknown?: boolean | undefined;
+}
+
+/** The one error type of smtpkit. */
+export class SMTPError extends Error {
+  override readonly name = "SMTPError";
+  /** What kind of failure this is. */
+  readonly code: SMTPErrorCode;
+  /** The server reply that caused it, when there is one. */
+  readonly reply: Reply | undefined;
+  /** The protocol step that failed. */
+  readonly stage: SMTPStage | undefined;
+  /** Worth retrying later: a 4xx reply, a timeout, or a lost connection. */
+  readonly temporary: boolean;
+  /** True when the connection was lost after the end of data: the message may have been accepted. */
+  readonly deliveryUnknown: boolean;
+
+  constructor(code: SMTPErrorCode, message: string, options: SMTPErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.reply = options.reply;
+    this.stage = options.stage;
+    this.deliveryUnknown = options.deliveryUnknown ?? false;
+    this.temporary =
+      options.temporary ??
+      (options.reply !== undefined
+        ? options.reply.code >= 400 && options.reply.code < 500
+        : code === "ETIMEDOUT" || code === "ECONNECTION");
+  }
+}
+
+/** Formats a reply for an error message: "550 5.1.1 No such user". */
+export function describeReply(reply: Reply): string {
+  const text = reply.lines.join(" / ");
+  return `${reply.code}${reply.enhancedCode ? ` ${reply.enhancedCode}` : ""}${text ? ` ${text}` : ""}`;
+}
+
+/** An error for a reply the server sent that the step could not accept. */
+export function replyError(code: SMTPErrorCode, stage: SMTPStage, what: string, reply: Reply): SMTPError {
+  return new SMTPError(code, `${what}: ${describeReply(reply)}`, { reply, stage });
+}
+
+export function inputError(message: string, stage?: SMTPStage): SMTPError {
+  return new SMTPError("EINPUT", message, { stage, temporary: false });
+}
+
+export function protocolError(message: string, stage?: SMTPStage, cause?: unknown): SMTPError {
+  return new SMTPError("EPROTOCOL", message, { stage, cause, temporary: false });
+}

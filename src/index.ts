@@ -1,0 +1,26 @@
+// The public surface of smtpkit. Everything a user may import is re-exported here and nowhere else.
+export { SMTP } from "./client/smtp.js";
+export type { RawSendOptions } from "./client/send.js";
+export { SMTPError } from "./errors.js";
+export type { SMTPErrorCode, SMTPStage } from "./errors.js";
+export {
+  AUTH_CRAM_MD5,
+  AUTH_DEFAULT,
+  AUTH_LOGIN,
+  AUTH_OAUTHBEARER,
+  AUTH_PLAIN,
+  AUTH_SCRAM_SHA_1,
+  AUTH_SCRAM_SHA_256,
+  AUTH_SCRAM_SHA_256_PLUS,
+  AUTH_XOAUTH2,
+} from "./auth/mechanism.js";
+export type {
+  Content,
+  DSNNotify,
+  Reply,
+  SMTPOptions,
+  SMTPTimeouts,
+  SendOptions,
+  SendResult,
+  TranscriptEntry,
+} from "./types.js";

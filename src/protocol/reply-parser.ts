@@ -1,0 +1,142 @@
+import { buildReply } from "./reply.js";
+import type { Reply } from "../types.js";
+
+/** Limits of API.md §4 rule 2. */
+export const MAX_LINE_OCTETS = 8192;
+export const MAX_REPLY_OCTETS = 256 * 1024;
+export const MAX_REPLY_LINES = 1000;
+
+/** A reply that is not SMTP or breaks a limit. The connection maps it to EPROTOCOL. */
+export class ReplySyntaxError extends Error {
+  override readonly name = "ReplySyntaxError";
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const decoder = new TextDecoder("utf-8", { fatal: false });
+
+/**
+ * Push decoder for SMTP replies (RFC 5321 §4.2). Feed it chunks split anywhere; it returns each complete
+ * reply once its last line has arrived. Strict: every line ends in CRLF, starts with the same 3-digit code
+ * (first digit 2-5), then "-" (more lines follow), " " or the line end (last line). Anything else throws
+ * ReplySyntaxError, and so do the size limits. After a throw the parser must not be used again but reset().
+ */
+export class ReplyParser {
+  #partial: Uint8Array[] = [];
+  #partialLength = 0;
+  #code = 0;
+  #lines: string[] = [];
+  #replyOctets = 0;
+
+  /** Octets held for a reply that is not complete yet. */
+  get pendingOctets(): number {
+    return this.#replyOctets + this.#partialLength;
+  }
+
+  /** Drops everything held (used after STARTTLS's 220: nothing received before TLS may be read). */
+  reset(): void {
+    this.#partial = [];
+    this.#partialLength = 0;
+    this.#code = 0;
+    this.#lines = [];
+    this.#replyOctets = 0;
+  }
+
+  /**
+   * Decodes a chunk. `stopAfter(reply)` may return true to stop right after a reply (the rest of the chunk
+   * is returned as `rest` undecoded) — the STARTTLS barrier.
+   */
+  feed(chunk: Uint8Array, stopAfter?: (reply: Reply) => boolean): { replies: Reply[]; rest?: Uint8Array } {
+    const replies: Reply[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      const lf = chunk.indexOf(LF, start);
+      if (lf === -1) {
+        const piece = chunk.subarray(start);
+        this.#partialLength += piece.length;
+        if (this.#partialLength > MAX_LINE_OCTETS) {
+          throw new ReplySyntaxError(`reply line longer than ${MAX_LINE_OCTETS} octets`);
+        }
+        this.#partial.push(piece);
+        break;
+      }
+      let line: Uint8Array = chunk.subarray(start, lf + 1);
+      start = lf + 1;
+      if (this.#partialLength > 0) {
+        this.#partial.push(line);
+        line = concat(this.#partial, this.#partialLength + line.length);
+        this.#partial = [];
+        this.#partialLength = 0;
+      }
+      const reply = this.#line(line);
+      if (reply !== undefined) {
+        replies.push(reply);
+        if (stopAfter?.(reply)) return { replies, rest: chunk.subarray(start) };
+      }
+    }
+    return { replies };
+  }
+
+  #line(line: Uint8Array): Reply | undefined {
+    // line includes its LF
+    if (line.length - 2 > MAX_LINE_OCTETS) {
+      throw new ReplySyntaxError(`reply line longer than ${MAX_LINE_OCTETS} octets`);
+    }
+    if (line.length < 5 || line[line.length - 2] !== CR) {
+      throw new ReplySyntaxError(line.length < 5 ? "reply line too short" : "reply line not ended by CRLF");
+    }
+    const d0 = line[0]! - 0x30;
+    const d1 = line[1]! - 0x30;
+    const d2 = line[2]! - 0x30;
+    if (d0 < 2 || d0 > 5 || d1 < 0 || d1 > 5 || d2 < 0 || d2 > 9) {
+      throw new ReplySyntaxError("reply line does not start with a reply code");
+    }
+    const code = d0 * 100 + d1 * 10 + d2;
+    const sep = line[3]!;
+    let last: boolean;
+    let textStart: number;
+    if (sep === CR) {
+      // "250\r\n": a last line with no text
+      last = true;
+      textStart = 3;
+    } else if (sep === 0x20 || sep === 0x2d) {
+      last = sep === 0x20;
+      textStart = 4;
+    } else {
+      throw new ReplySyntaxError("reply code not followed by space, hyphen or CRLF");
+    }
+    if (this.#lines.length > 0 && code !== this.#code) {
+      throw new ReplySyntaxError(`multi-line reply changes its code from ${this.#code} to ${code}`);
+    }
+    this.#code = code;
+    const body = line.subarray(textStart, line.length - 2);
+    for (const byte of body) {
+      if (byte < 0x20 && byte !== 0x09) throw new ReplySyntaxError("control character in reply text");
+      if (byte === 0x7f) throw new ReplySyntaxError("control character in reply text");
+    }
+    this.#lines.push(decoder.decode(body));
+    this.#replyOctets += line.length;
+    if (this.#lines.length > MAX_REPLY_LINES) {
+      throw new ReplySyntaxError(`reply longer than ${MAX_REPLY_LINES} lines`);
+    }
+    if (this.#replyOctets > MAX_REPLY_OCTETS) {
+      throw new ReplySyntaxError(`reply longer than ${MAX_REPLY_OCTETS} octets`);
+    }
+    if (!last) return undefined;
+    const reply = buildReply(code, this.#lines);
+    this.#lines = [];
+    this.#replyOctets = 0;
+    this.#code = 0;
+    return reply;
+  }
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

@@ -1,0 +1,336 @@
+import type net from "node:net";
+import type tls from "node:tls";
+import { SMTPError, type SMTPStage } from "../errors.js";
+import type { Command } from "../protocol/commands.js";
+import { replyWireLines } from "../protocol/reply.js";
+import { ReplyParser, ReplySyntaxError } from "../protocol/reply-parser.js";
+import type { Reply, TranscriptEntry } from "../types.js";
+import { handshake } from "./tls.js";
+
+export interface ConnectionOptions {
+  logger?: ((entry: TranscriptEntry) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+interface Waiter {
+  stage: SMTPStage;
+  /** STARTTLS: after this reply nothing more is read until the TLS handshake is done. */
+  barrier: boolean;
+  timer: NodeJS.Timeout | undefined;
+  resolve(reply: Reply): void;
+  reject(error: SMTPError): void;
+}
+
+/** A running deadline; clear() it when the step is done. */
+export interface Deadline {
+  clear(): void;
+}
+
+/**
+ * Owns the socket: bytes in go through one ReplyParser and each complete reply goes to the oldest waiter
+ * in a FIFO (so pipelined commands are matched in order). Writes are corked per group and respect
+ * backpressure. Any timeout, malformed reply, unsolicited reply, abort or lost socket fails the connection:
+ * every waiter is rejected, the socket destroyed, and every later call rejects with the same error.
+ */
+export class Connection {
+  #socket: net.Socket;
+  readonly #parser = new ReplyParser();
+  readonly #waiters: Waiter[] = [];
+  readonly #drainWaiters = new Set<(error: SMTPError | undefined) => void>();
+  readonly #logger: ((entry: TranscriptEntry) => void) | undefined;
+  readonly #signal: AbortSignal | undefined;
+  #failure: SMTPError | undefined;
+  #discarding = false;
+  #lastReply: Reply | undefined;
+
+  constructor(socket: net.Socket, options: ConnectionOptions = {}) {
+    this.#socket = socket;
+    this.#logger = options.logger;
+    this.#signal = options.signal;
+    socket.setNoDelay(true); // pipelined groups must not wait for a delayed ACK (Nagle)
+    this.#attach(socket);
+    if (this.#signal) {
+      if (this.#signal.aborted) this.#onAbort();
+      else this.#signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+  }
+
+  /** The socket in use (the TLS socket after an upgrade). */
+  get socket(): net.Socket {
+    return this.#socket;
+  }
+
+  /** Why the connection ended, once it has. */
+  get failure(): SMTPError | undefined {
+    return this.#failure;
+  }
+
+  get isOpen(): boolean {
+    return this.#failure === undefined;
+  }
+
+  /** The last reply received. */
+  get lastReply(): Reply | undefined {
+    return this.#lastReply;
+  }
+
+  /** Number of replies still awaited. */
+  get pending(): number {
+    return this.#waiters.length;
+  }
+
+  /** Writes a transcript line. */
+  log(direction: "C" | "S", line: string): void {
+    this.#logger?.({ direction, line });
+  }
+
+  /**
+   * Registers a waiter for the next reply not yet claimed. Call it before writing the command, so that a
+   * reply can never arrive "unsolicited" by a race. `timeoutMs` is a deadline for the whole reply.
+   */
+  expect(stage: SMTPStage, timeoutMs: number | undefined, options: { barrier?: boolean } = {}): Promise<Reply> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise<Reply>((resolve, reject) => {
+      const waiter: Waiter = { stage, barrier: options.barrier ?? false, timer: undefined, resolve, reject };
+      if (timeoutMs !== undefined) {
+        waiter.timer = setTimeout(() => {
+          this.fail(
+            new SMTPError("ETIMEDOUT", `no complete ${stage} reply within ${timeoutMs} ms`, {
+              stage,
+              temporary: true,
+            }),
+          );
+        }, timeoutMs);
+      }
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Writes commands as one corked group and logs them. Throws the failure if the connection is gone. */
+  writeCommands(commands: readonly Command[]): void {
+    if (this.#failure) throw this.#failure;
+    const socket = this.#socket;
+    socket.cork();
+    for (const command of commands) {
+      this.log("C", command.log);
+      socket.write(command.wire);
+    }
+    socket.uncork();
+  }
+
+  /** Sends one command and waits for its reply within `timeoutMs`. */
+  command(command: Command, stage: SMTPStage, timeoutMs: number | undefined): Promise<Reply> {
+    const reply = this.expect(stage, timeoutMs);
+    try {
+      this.writeCommands([command]);
+    } catch {
+      // the failure also rejects `reply`
+    }
+    return reply;
+  }
+
+  /**
+   * Writes message bytes. Returns undefined when the socket can take more at once, else a promise that
+   * settles on 'drain' (or rejects when the connection fails): await it before the next write.
+   */
+  write(bytes: Uint8Array | string): Promise<void> | undefined {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#socket.write(bytes)) return undefined;
+    return new Promise<void>((resolve, reject) => {
+      const settle = (error: SMTPError | undefined): void => {
+        this.#drainWaiters.delete(settle);
+        this.#socket.off("drain", onDrain);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onDrain = (): void => settle(undefined);
+      this.#drainWaiters.add(settle);
+      this.#socket.once("drain", onDrain);
+    });
+  }
+
+  /** Reads again after a barrier reply that did not lead to a TLS upgrade (STARTTLS refused). */
+  resume(): void {
+    this.#discarding = false;
+  }
+
+  /** Starts a deadline for a whole step (message data, a SASL exchange). On expiry the connection fails. */
+  deadline(timeoutMs: number, stage: SMTPStage, what: string): Deadline {
+    const timer = setTimeout(() => {
+      this.fail(new SMTPError("ETIMEDOUT", `${what} not done within ${timeoutMs} ms`, { stage, temporary: true }));
+    }, timeoutMs);
+    return { clear: () => clearTimeout(timer) };
+  }
+
+  /**
+   * Upgrades to TLS over the same socket (STARTTLS, or implicit TLS before the greeting). Whatever the
+   * server sent after the last reply was already discarded (the barrier); the parser starts empty.
+   */
+  async upgrade(options: tls.ConnectionOptions, timeoutMs: number, stage: SMTPStage): Promise<tls.TLSSocket> {
+    if (this.#failure) throw this.#failure;
+    const plain = this.#socket;
+    this.#detach(plain);
+    this.#parser.reset();
+    plain.on("error", noop); // errors now surface through the handshake
+    if (options.rejectUnauthorized === false) {
+      this.log("C", "(TLS certificate verification disabled by the caller: rejectUnauthorized false)");
+    }
+    let secure: tls.TLSSocket;
+    try {
+      secure = await handshake(plain, options, timeoutMs, stage);
+    } catch (error) {
+      this.fail(error as SMTPError);
+      throw error;
+    } finally {
+      plain.off("error", noop);
+    }
+    if (this.#failure) {
+      secure.destroy();
+      throw this.#failure;
+    }
+    this.#socket = secure;
+    this.#discarding = false;
+    this.#attach(secure);
+    this.log("C", `(TLS established: ${secure.getProtocol() ?? "?"} ${secure.getCipher()?.name ?? ""})`);
+    return secure;
+  }
+
+  /** Ends the connection gracefully: half-close, wait up to `timeoutMs` for the server to close, destroy. */
+  async end(timeoutMs: number): Promise<void> {
+    if (!this.#failure) {
+      this.#markClosed(new SMTPError("ECONNECTION", "the connection was closed", { temporary: false }));
+    }
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        socket.destroy();
+      }, timeoutMs);
+      socket.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.end();
+    });
+  }
+
+  /** Fails the connection: rejects every waiter with `error` (tagged with its own stage), destroys the socket. */
+  fail(error: SMTPError): void {
+    if (this.#failure) return;
+    this.#markClosed(error);
+    this.#socket.destroy();
+  }
+
+  #markClosed(error: SMTPError): void {
+    this.#failure = error;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    const waiters = this.#waiters.splice(0);
+    for (const waiter of waiters) {
+      clearTimeout(waiter.timer);
+      waiter.reject(errorForStage(error, waiter.stage));
+    }
+    for (const settle of [...this.#drainWaiters]) settle(error);
+  }
+
+  #attach(socket: net.Socket): void {
+    socket.on("data", this.#onData);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+  }
+
+  #detach(socket: net.Socket): void {
+    socket.off("data", this.#onData);
+    socket.off("error", this.#onError);
+    socket.off("close", this.#onClose);
+  }
+
+  readonly #onAbort = (): void => {
+    this.fail(new SMTPError("EABORT", "aborted by the caller", { cause: this.#signal?.reason, temporary: false }));
+  };
+
+  readonly #onError = (cause: Error): void => {
+    this.fail(new SMTPError("ECONNECTION", `connection error: ${cause.message}`, { cause, temporary: true }));
+  };
+
+  readonly #onClose = (): void => {
+    this.fail(new SMTPError("ECONNECTION", "the server closed the connection", { temporary: true }));
+  };
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#failure) return;
+    if (this.#discarding) {
+      this.log("S", `(${chunk.length} bytes received after STARTTLS's 220 discarded)`);
+      return;
+    }
+    if (this.#waiters.length === 0) {
+      this.#unsolicited(chunk.length);
+      return;
+    }
+    let unsolicited = false;
+    try {
+      const { rest } = this.#parser.feed(chunk, (reply) => {
+        const waiter = this.#waiters.shift();
+        if (waiter === undefined) {
+          unsolicited = true;
+          return true;
+        }
+        this.#deliver(waiter, reply);
+        if (waiter.barrier) this.#discarding = true;
+        return waiter.barrier;
+      });
+      if (unsolicited) {
+        this.#unsolicited(chunk.length);
+        return;
+      }
+      if (this.#discarding) {
+        this.#parser.reset();
+        if (rest && rest.length > 0) {
+          this.log("S", `(${rest.length} bytes received after STARTTLS's 220 discarded)`);
+        }
+        return;
+      }
+      if (this.#waiters.length === 0 && this.#parser.pendingOctets > 0) this.#unsolicited(chunk.length);
+    } catch (error) {
+      if (!(error instanceof ReplySyntaxError)) throw error;
+      const stage = this.#waiters[0]?.stage;
+      this.fail(new SMTPError("EPROTOCOL", `malformed reply: ${error.message}`, { stage, cause: error }));
+    }
+  };
+
+  #deliver(waiter: Waiter, reply: Reply): void {
+    clearTimeout(waiter.timer);
+    this.#lastReply = reply;
+    if (this.#logger) for (const line of replyWireLines(reply)) this.log("S", redactServerLine(line));
+    waiter.resolve(reply);
+  }
+
+  #unsolicited(octets: number): void {
+    this.fail(
+      new SMTPError("EPROTOCOL", `the server sent ${octets} bytes when no reply was expected`, { temporary: false }),
+    );
+  }
+}
+
+function noop(): void {}
+
+/** SASL challenges (334) can help an offline password guess; the transcript shows only that one came. */
+function redactServerLine(line: string): string {
+  return line.startsWith("334") ? "334 <challenge redacted>" : line;
+}
+
+/** The connection-wide error as seen by one waiter: its stage, and "delivery unknown" after the end of data. */
+function errorForStage(error: SMTPError, stage: SMTPStage): SMTPError {
+  if (error.stage === stage && (stage !== "END" || error.deliveryUnknown)) return error;
+  const end = stage === "END";
+  return new SMTPError(
+    error.code,
+    end ? `${error.message}; the message may or may not have been accepted (delivery unknown)` : error.message,
+    {
+      stage,
+      reply: error.reply,
+      cause: error.cause ?? error,
+      temporary: error.temporary,
+      deliveryUnknown: end,
+    },
+  );
+}
