@@ -52,6 +52,14 @@ export class MechanismError extends Error {
   }
 }
 
+/**
+ * RFC 5801 §4 / RFC 5802 §5.1 saslname: "," and "=" are sent as "=2C" and "=3D". "=" is replaced
+ * first, so the "=" of a "=2C" just written is never escaped again.
+ */
+export function escapeSaslName(name: string): string {
+  return name.replaceAll("=", "=3D").replaceAll(",", "=2C");
+}
+
 export const AUTH_DEFAULT = 0;
 export const AUTH_PLAIN = 1;
 export const AUTH_LOGIN = 2;

@@ -1,11 +1,6 @@
 /** OAUTHBEARER (RFC 7628): the standard OAuth 2.0 bearer token mechanism. */
 
-import { type Credentials, MechanismError, type SASLClient } from "./mechanism.js";
-
-/** RFC 5801 §4 saslname: "," and "=" are sent as "=2C" and "=3D" ("=" first, so "=2C" stays intact). */
-export function escapeSaslName(name: string): string {
-  return name.replaceAll("=", "=3D").replaceAll(",", "=2C");
-}
+import { type Credentials, escapeSaslName, MechanismError, type SASLClient } from "./mechanism.js";
 
 /**
  * OAUTHBEARER: the initial response is the GS2 header `n,a=user,` (RFC 7628 §3.1; no channel binding)

@@ -16,6 +16,7 @@ export class SASLprepError extends Error {
 const NON_ASCII_SPACE = /[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000]/gu;
 
 // RFC 4013 §2.1: the "commonly mapped to nothing" characters (RFC 3454 B.1) are removed.
+// biome-ignore lint/suspicious/noMisleadingCharacterClass: code points are listed one by one, on purpose.
 const MAPPED_TO_NOTHING = /[\u00ad\u034f\u1806\u180b-\u180d\u200b-\u200d\u2060\ufe00-\ufe0f\ufeff]/gu;
 
 // RFC 4013 §2.3: prohibited output. The \p{} classes are exactly the RFC 3454 tables they stand for:
@@ -74,6 +75,8 @@ function checkBidi(text: string): void {
   }
   // Rule 3: a string holding RandALCat must begin and end with one.
   if (!isRandAL(chars[0]) || !isRandAL(chars[chars.length - 1])) {
-    throw new SASLprepError("right-to-left text must begin and end with a right-to-left character (RFC 3454 §6)");
+    throw new SASLprepError(
+      "right-to-left text must begin and end with a right-to-left character (RFC 3454 §6)",
+    );
   }
 }

@@ -37,12 +37,15 @@ export async function sendComposed(session: Session, input: ComposedSendInput): 
     smtpUtf8: session.capabilities.smtpUtf8,
     hostname: hostnameForMessageId(session.clientName),
   });
+  // Raw UTF-8 in the header (RFC 6532) needs the SMTPUTF8 parameter just as an address would.
+  const smtpUtf8Envelope = { ...envelope, smtpUtf8: envelope.smtpUtf8 || composed.smtpUtf8 };
   const result = await runTransaction(
     session,
-    envelope,
+    smtpUtf8Envelope,
     { chunks: composed.chunks, size: composed.size, eightBit: composed.eightBit },
     input.options,
   );
+  // read after sending: a streamed ready MIME message may carry its own Message-ID
   return { ...result, messageId: composed.messageId };
 }
 

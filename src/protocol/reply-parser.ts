@@ -54,7 +54,8 @@ export class ReplyParser {
       if (lf === -1) {
         const piece = chunk.subarray(start);
         this.#partialLength += piece.length;
-        if (this.#partialLength > MAX_LINE_OCTETS) {
+        // +1: the CR of the line end may already be here
+        if (this.#partialLength > MAX_LINE_OCTETS + 1) {
           throw new ReplySyntaxError(`reply line longer than ${MAX_LINE_OCTETS} octets`);
         }
         this.#partial.push(piece);

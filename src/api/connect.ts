@@ -1,0 +1,392 @@
+// connect(): from a host name to a ready SMTP session — TCP (IPv4 and IPv6), TLS by the chosen security
+// mode, and authentication. Where a seed-level call would resolve false, this rejects with the reason.
+import net from "node:net";
+import type tls from "node:tls";
+import { SMTP } from "../client/smtp.js";
+import { SMTPError, type SMTPErrorCode, type SMTPStage, describeReply } from "../errors.js";
+import type { Reply, SMTPOptions, TranscriptEntry } from "../types.js";
+
+/**
+ * How the channel is secured.
+ * - `"tls"`: implicit TLS from the first byte (RFC 8314, port 465).
+ * - `"starttls"`: plain connection upgraded with STARTTLS; a server that does not offer it is an ETLS error.
+ * - `"starttls-if-offered"`: STARTTLS when the server offers it, else the session goes on in clear — but
+ *   credentials are never sent in clear. Open to downgrade: an attacker on the path can hide STARTTLS.
+ * - `"none"`: never TLS.
+ */
+export type Security = "starttls" | "tls" | "starttls-if-offered" | "none";
+
+/** Options of connect(): where to connect, how to secure the channel, how to log in. */
+export interface ConnectOptions extends SMTPOptions {
+  /** Host name or IP address of the server. */
+  host: string;
+  /** TCP port. Default 587 (RFC 6409 message submission), or 465 (RFC 8314) when security is "tls". */
+  port?: number;
+  /** Default "tls" on port 465 (the port's own convention), else "starttls" (required, never silently clear). */
+  security?: Security;
+  /** TLS options for the handshake. `servername` defaults to `host`; verification stays on unless you turn it off. */
+  tls?: tls.ConnectionOptions;
+  /** Credentials; authenticate after TLS. `type` is an `SMTP.AUTH_*` constant (default AUTH_DEFAULT: the strongest). */
+  auth?: { username: string; password: string; type?: number };
+  /** ms to establish the TCP connection (DNS included). Default 30 000: long enough for a slow path, short
+   * enough that a dropped SYN is reported before the user gives up. */
+  connectTimeout?: number;
+}
+
+/** RFC 6409 message submission. */
+const SUBMISSION_PORT = 587;
+/** RFC 8314 implicit-TLS submission. */
+const SUBMISSIONS_PORT = 465;
+/** See ConnectOptions.connectTimeout. */
+const DEFAULT_CONNECT_TIMEOUT = 30_000;
+/** After a failure, how long QUIT may take before the socket is simply destroyed: the caller is waiting. */
+const QUIT_GRACE_MS = 2_000;
+const SECURITY_MODES: readonly Security[] = ["starttls", "tls", "starttls-if-offered", "none"];
+
+/** The resolved connection plan: defaults applied, input checked. */
+export interface ConnectPlan {
+  host: string;
+  port: number;
+  security: Security;
+  connectTimeout: number;
+  tls: tls.ConnectionOptions;
+}
+
+/**
+ * Opens a connected, TLS'd (per `security`) and, when `auth` is given, authenticated SMTP session.
+ * Rejects with SMTPError: ECONNECTION (no answer, a declined greeting or hello), ETLS (STARTTLS required but
+ * not offered or refused, a failed handshake), EAUTH (credentials declined, or a clear channel), ETIMEDOUT,
+ * EINPUT (bad options). On any failure the socket is closed.
+ */
+export async function connect(options: ConnectOptions): Promise<SMTP> {
+  const plan = planConnection(options);
+  let firstReply: Reply | undefined;
+  const userLogger = options.logger;
+  const logger = (entry: TranscriptEntry): void => {
+    // The first server reply is the greeting; the seed's connect() may send QUIT after a refusal, so
+    // lastReply no longer holds it when connect() resolves false.
+    if (firstReply === undefined && entry.direction === "S") firstReply = smtp.lastReply;
+    userLogger?.(entry);
+  };
+  const smtp = new SMTP({
+    clientName: options.clientName,
+    lmtp: options.lmtp,
+    timeouts: options.timeouts,
+    signal: options.signal,
+    logger,
+    // honoured only where the caller chose a clear channel on purpose (API.md §2, §4.4)
+    allowInsecureAuth: plan.security === "none" ? options.allowInsecureAuth : false,
+  });
+  const socket = await openSocket(plan.host, plan.port, plan.connectTimeout, options.signal);
+  try {
+    await establish(smtp, socket, plan, () => firstReply);
+    if (options.auth) await login(smtp, plan, options);
+    return smtp;
+  } catch (error) {
+    await discard(smtp, socket);
+    throw error;
+  }
+}
+
+/** Applies the documented defaults and checks the options. EINPUT (stage CONNECT) when they are unusable. */
+export function planConnection(options: ConnectOptions): ConnectPlan {
+  const bad = (message: string): SMTPError =>
+    new SMTPError("EINPUT", message, { stage: "CONNECT", temporary: false });
+  if (typeof options?.host !== "string" || options.host.length === 0) throw bad("host is required");
+  // "[::1]" is how people write IPv6 hosts next to a port; net.connect wants the bare address
+  const host = /^\[.*\]$/.test(options.host) ? options.host.slice(1, -1) : options.host;
+  if (/[\s\x00-\x1f\x7f]/.test(host)) throw bad(`host ${JSON.stringify(options.host)} contains spaces or control characters`);
+  if (options.security !== undefined && !SECURITY_MODES.includes(options.security)) {
+    throw bad(`security must be one of ${SECURITY_MODES.map((m) => `"${m}"`).join(", ")}`);
+  }
+  if (options.port !== undefined && !(Number.isInteger(options.port) && options.port > 0 && options.port < 65536)) {
+    throw bad(`port ${String(options.port)} is not a TCP port (1-65535)`);
+  }
+  const port = options.port ?? (options.security === "tls" ? SUBMISSIONS_PORT : SUBMISSION_PORT);
+  const security = options.security ?? (port === SUBMISSIONS_PORT ? "tls" : "starttls");
+  const connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+  if (!(Number.isFinite(connectTimeout) && connectTimeout > 0)) throw bad("connectTimeout must be a positive number of ms");
+  if (options.auth !== undefined) {
+    const { username, password } = options.auth;
+    if (typeof username !== "string" || typeof password !== "string") {
+      throw bad("auth needs a username and a password (strings)");
+    }
+  }
+  return { host, port, security, connectTimeout, tls: tlsOptionsFor(host, options.tls) };
+}
+
+/**
+ * TLS options for a host: SNI and the identity check use the host name (an IP address is checked against
+ * the certificate's IP entries and never sent as SNI, RFC 6066 §3); TLS 1.2 is the floor. The caller's
+ * options win, so they may pin a `servername`, add a `ca`, or lower `minVersion`.
+ */
+export function tlsOptionsFor(host: string, callerTls: tls.ConnectionOptions | undefined): tls.ConnectionOptions {
+  const name = host.replace(/\.$/, "");
+  return {
+    ...(net.isIP(name) === 0 ? { servername: name } : {}),
+    host: name,
+    minVersion: "TLSv1.2",
+    ...callerTls,
+  };
+}
+
+/**
+ * Opens a TCP connection with Node's happy eyeballs (`autoSelectFamily`: IPv6 and IPv4 addresses tried in
+ * turn), bounded by `timeoutMs`. Rejects with ECONNECTION (stage CONNECT) naming every address tried and why
+ * each failed, or EABORT. The socket is destroyed on failure.
+ */
+export function openSocket(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new SMTPError("EABORT", "aborted by the caller", { stage: "CONNECT", cause: signal.reason, temporary: false }));
+      return;
+    }
+    const tried = new Map<string, string>(); // "address:port" -> what happened
+    const socket = net.connect({ host, port, autoSelectFamily: true });
+    const onAttempt = (ip: string, p: number): void => void tried.set(endpoint(ip, p), "no answer");
+    const onAttemptFailed = (ip: string, p: number, _family: number, error: NodeJS.ErrnoException): void =>
+      void tried.set(endpoint(ip, p), error.code ?? error.message);
+    const settle = (error: SMTPError | undefined): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      socket.off("connectionAttempt", onAttempt);
+      socket.off("connectionAttemptFailed", onAttemptFailed);
+      socket.off("connect", onConnect);
+      socket.off("error", onError);
+      if (error === undefined) {
+        resolve(socket);
+        return;
+      }
+      socket.on("error", () => undefined); // a destroyed socket may still report; nobody listens any more
+      socket.destroy();
+      reject(error);
+    };
+    const onConnect = (): void => settle(undefined);
+    const onError = (error: Error): void => settle(connectFailure(host, port, error, tried));
+    const onAbort = (): void =>
+      settle(new SMTPError("EABORT", "aborted by the caller", { stage: "CONNECT", cause: signal?.reason, temporary: false }));
+    const timer = setTimeout(() => {
+      const list = tried.size > 0 ? ` (tried ${describeTried(tried)})` : "";
+      settle(
+        new SMTPError(
+          "ECONNECTION",
+          `no connection to ${endpoint(host, port)} within ${timeoutMs} ms${list}: the host may be down or a ` +
+            "firewall may drop the packets; check the host and port, or raise connectTimeout",
+          { stage: "CONNECT", temporary: true },
+        ),
+      );
+    }, timeoutMs);
+    socket.on("connectionAttempt", onAttempt);
+    socket.on("connectionAttemptFailed", onAttemptFailed);
+    socket.once("connect", onConnect);
+    socket.once("error", onError);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The ECONNECTION for a failed TCP connect: every address tried and its error. */
+function connectFailure(host: string, port: number, error: Error, tried: Map<string, string>): SMTPError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EAI_FAIL") {
+    return new SMTPError("ECONNECTION", `cannot resolve host "${host}" (${code}): check the host name`, {
+      stage: "CONNECT",
+      cause: error,
+      temporary: code === "EAI_AGAIN",
+    });
+  }
+  // With several addresses Node reports an AggregateError whose `errors` carry address and port each.
+  const parts = error instanceof AggregateError ? (error.errors as NodeJS.ErrnoException[]) : [error as NodeJS.ErrnoException];
+  for (const part of parts) {
+    const address = (part as { address?: string }).address;
+    if (address) tried.set(endpoint(address, (part as { port?: number }).port ?? port), part.code ?? part.message);
+  }
+  const list = tried.size > 0 ? describeTried(tried) : `${endpoint(host, port)} ${code ?? error.message}`;
+  return new SMTPError(
+    "ECONNECTION",
+    `cannot connect to ${host} port ${port}: ${list}: check the host and port, and that the server is running and reachable`,
+    { stage: "CONNECT", cause: error, temporary: true },
+  );
+}
+
+function endpoint(address: string, port: number): string {
+  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function describeTried(tried: Map<string, string>): string {
+  return [...tried].map(([where, what]) => `${where} ${what}`).join(", ");
+}
+
+/** Greeting and hello (plain or implicit TLS), then STARTTLS per the security mode. */
+async function establish(
+  smtp: SMTP,
+  socket: net.Socket,
+  plan: ConnectPlan,
+  greeting: () => Reply | undefined,
+): Promise<void> {
+  let accepted: boolean;
+  try {
+    accepted = plan.security === "tls" ? await smtp.connectTLS(socket, plan.tls) : await smtp.connect(socket);
+  } catch (error) {
+    throw explainOpening(error, plan);
+  }
+  if (!accepted) {
+    const first = greeting();
+    if (first !== undefined && first.code !== 220) {
+      throw declined("ECONNECTION", "GREETING", "the server declined the connection", first, "");
+    }
+    throw declined(
+      "ECONNECTION",
+      "EHLO",
+      "the server refused EHLO and HELO",
+      smtp.lastReply,
+      "set clientName to a name the server accepts (a fully qualified domain name or an address literal)",
+    );
+  }
+  if (plan.security !== "starttls" && plan.security !== "starttls-if-offered") return;
+  const options = smtp.getServerOptions();
+  const offered = options.some((line) => /^STARTTLS(\s|$)/i.test(line));
+  if (!offered) {
+    if (plan.security === "starttls-if-offered") return; // documented: open to downgrade
+    const listed = options.length > 0 ? options.join(", ") : "no extensions";
+    throw declined(
+      "ETLS",
+      "STARTTLS",
+      `the server does not offer STARTTLS (its EHLO lists: ${listed})`,
+      smtp.lastReply,
+      `security "starttls" requires it; use security "tls" (port 465) if the server has implicit TLS, ` +
+        `or "starttls-if-offered"/"none" only on a network you trust`,
+    );
+  }
+  let upgraded: boolean;
+  try {
+    upgraded = await smtp.startTLS(plan.tls);
+  } catch (error) {
+    throw explainCertificate(error);
+  }
+  if (!upgraded) {
+    throw declined(
+      "ETLS",
+      "STARTTLS",
+      "the server refused STARTTLS",
+      smtp.lastReply,
+      `retry later, or use security "tls" on port 465 if the server has it`,
+    );
+  }
+}
+
+/** AUTH, never over a clear channel unless security is "none" and the caller set allowInsecureAuth. */
+async function login(smtp: SMTP, plan: ConnectPlan, options: ConnectOptions): Promise<void> {
+  const auth = options.auth!;
+  if (!smtp.secure && !(plan.security === "none" && options.allowInsecureAuth)) {
+    const why =
+      plan.security === "starttls-if-offered"
+        ? `the server does not offer STARTTLS, and "starttls-if-offered" never sends credentials in clear ` +
+          `(an attacker who hid STARTTLS would read them): use security "starttls" or "tls"`
+        : `security "none" keeps the channel clear: use "starttls" or "tls", or set allowInsecureAuth ` +
+          "if you accept that anyone on the path can read the password";
+    throw new SMTPError("EAUTH", `refusing to authenticate over a clear channel: ${why}`, {
+      stage: "AUTH",
+      temporary: false,
+    });
+  }
+  const ok = await smtp.authenticate(auth.username, auth.password, auth.type ?? SMTP.AUTH_DEFAULT);
+  if (!ok) {
+    throw declined(
+      "EAUTH",
+      "AUTH",
+      "the server declined the credentials",
+      smtp.lastReply,
+      "check the user name and password (or the mechanism)",
+    );
+  }
+}
+
+function declined(
+  code: SMTPErrorCode,
+  stage: SMTPStage,
+  what: string,
+  reply: Reply | undefined,
+  advice: string,
+): SMTPError {
+  const said = reply ? `: ${describeReply(reply)}` : "";
+  return new SMTPError(code, `${what}${said}${advice ? `; ${advice}` : ""}`, { stage, reply });
+}
+
+/** Adds "what to change" to a failure while opening: wrong TLS mode for the port, certificate trouble. */
+function explainOpening(error: unknown, plan: ConnectPlan): unknown {
+  if (!(error instanceof SMTPError)) return error;
+  if (error.code === "ETLS" && plan.security === "tls" && metPlainText(error)) {
+    return amend(
+      error,
+      `port ${plan.port} speaks plain SMTP, not implicit TLS (the TLS handshake got clear text back): ` +
+        `use security "starttls"`,
+    );
+  }
+  if (error.code === "ETIMEDOUT" && error.stage === "GREETING" && plan.security !== "tls") {
+    const advice =
+      plan.port === SUBMISSIONS_PORT
+        ? `port 465 expects the client to start TLS first: use security "tls"`
+        : `if port ${plan.port} expects implicit TLS (as 465 does), use security "tls"`;
+    return amend(error, `${error.message}; ${advice}`);
+  }
+  return explainCertificate(error);
+}
+
+/** OpenSSL's words for a TLS record that is really text such as "220 mail.example ESMTP". */
+function metPlainText(error: SMTPError): boolean {
+  const seen = new Set<unknown>();
+  for (let e: unknown = error; e instanceof Error && !seen.has(e); e = e.cause) {
+    seen.add(e);
+    const code = (e as NodeJS.ErrnoException).code ?? "";
+    if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|UNKNOWN_PROTOCOL|RECORD_LAYER_FAILURE/.test(code)) return true;
+    if (/wrong version number|packet length too long|unknown protocol/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+const CERTIFICATE_ERRORS = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
+function explainCertificate(error: unknown): unknown {
+  if (!(error instanceof SMTPError) || error.code !== "ETLS") return error;
+  const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code === undefined || !CERTIFICATE_ERRORS.has(code)) return error;
+  const advice =
+    code === "ERR_TLS_CERT_ALTNAME_INVALID"
+      ? "connect by a name the certificate carries, or set tls.servername to it"
+      : code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID"
+        ? "the server's certificate is outside its validity period; the server must renew it"
+        : "the certificate does not chain to a trusted CA: pass the server's CA in tls.ca";
+  return amend(error, `${error.message} (${code}); ${advice}`);
+}
+
+function amend(error: SMTPError, message: string): SMTPError {
+  return new SMTPError(error.code, message, {
+    stage: error.stage,
+    reply: error.reply,
+    temporary: error.temporary,
+    deliveryUnknown: error.deliveryUnknown,
+    cause: error,
+  });
+}
+
+/** After a failure: QUIT if the session still stands (briefly), then make sure no socket is left open. */
+async function discard(smtp: SMTP, socket: net.Socket): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    smtp.close().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, QUIT_GRACE_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  smtp.tlsSocket?.destroy();
+  socket.destroy();
+}

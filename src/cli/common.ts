@@ -1,0 +1,197 @@
+// What the subcommands share: the connection flags, reading files, the transcript, and the one stderr line.
+import { readFileSync } from "node:fs";
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import type { ConnectOptions, Security } from "../api/connect.js";
+import { SMTP } from "../client/smtp.js";
+import { SMTPError } from "../errors.js";
+import type { TranscriptEntry } from "../types.js";
+import { ADVICE, EXIT, exitCodeFor, stageName } from "./exit-codes.js";
+
+/** A failure the CLI reports with its own exit status and message (usage, unreadable file, configuration). */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(exitCode: number, message: string) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+/** The flags every networked subcommand takes. */
+export const CONNECTION_FLAGS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  security: { type: "string" },
+  "tls-ca": { type: "string" },
+  insecure: { type: "boolean" },
+  timeout: { type: "string" },
+  "client-name": { type: "string" },
+  verbose: { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies NonNullable<ParseArgsConfig["options"]>;
+
+export const CONNECTION_HELP = `  --host H               server host name or IP address (required)
+  --port P               default 587, or 465 with --security tls
+  --security MODE        starttls (default; required) | tls (default on 465) | starttls-if-offered | none
+  --tls-ca FILE          trust this CA (PEM) for the server's certificate, e.g. a private CA
+  --insecure             do NOT verify the server's certificate (says so loudly; avoid)
+  --timeout MS           connect, greeting and per-command deadline (default 60000)
+  --client-name NAME     EHLO name (default: this host's FQDN, else its address literal)
+  --verbose              print the transcript (passwords redacted) on stderr
+  --json                 print the result as JSON on stdout`;
+
+/** An interactive tool should report a dead server within a minute (swaks waits 30 s); the library's
+ * RFC 5321 defaults (5 minutes) suit unattended relays better. Message data keeps the library's 10 minutes. */
+const CLI_TIMEOUT_MS = 60_000;
+
+const SECURITY: readonly Security[] = ["starttls", "tls", "starttls-if-offered", "none"];
+
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** parseArgs, strict, with its errors turned into usage errors. */
+export function parse(argv: string[], options: NonNullable<ParseArgsConfig["options"]>): Values {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Values;
+  } catch (error) {
+    throw new CliError(EXIT.USAGE, `${(error as Error).message} (see --help)`);
+  }
+}
+
+export function str(values: Values, name: string): string | undefined {
+  const v = values[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+export function list(values: Values, name: string): string[] {
+  const v = values[name];
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : [];
+}
+
+export function required(values: Values, name: string): string {
+  const v = str(values, name);
+  if (v === undefined || v === "") throw new CliError(EXIT.USAGE, `--${name} is required (see --help)`);
+  return v;
+}
+
+/** Reads a file the user named; EX_NOINPUT when it cannot be read. */
+export function readInputFile(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new CliError(EXIT.NO_INPUT, `cannot read ${flag} ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+}
+
+/** The ConnectOptions the connection flags describe (no auth, no logger). */
+export function connectionOptions(values: Values, stderr: NodeJS.WritableStream): ConnectOptions {
+  const host = required(values, "host");
+  const portText = str(values, "port");
+  const port = portText === undefined ? undefined : Number(portText);
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+    throw new CliError(EXIT.USAGE, `--port ${portText} is not a TCP port (1-65535)`);
+  }
+  const security = str(values, "security");
+  if (security !== undefined && !SECURITY.includes(security as Security)) {
+    throw new CliError(EXIT.USAGE, `--security must be one of ${SECURITY.join(", ")}`);
+  }
+  const timeoutText = str(values, "timeout");
+  const timeout = timeoutText === undefined ? CLI_TIMEOUT_MS : Number(timeoutText);
+  if (!(Number.isFinite(timeout) && timeout > 0)) {
+    throw new CliError(EXIT.USAGE, `--timeout ${timeoutText} is not a positive number of milliseconds`);
+  }
+  const tls: NonNullable<ConnectOptions["tls"]> = {};
+  const caFile = str(values, "tls-ca");
+  if (caFile !== undefined) tls.ca = readInputFile(caFile, "--tls-ca");
+  if (values.insecure === true) {
+    tls.rejectUnauthorized = false;
+    stderr.write(
+      "smtpkit: WARNING: --insecure: the server's certificate is NOT verified. Anyone on the network path can " +
+        "pose as the server and read the password and the message.\n",
+    );
+  }
+  return {
+    host,
+    port,
+    security: security as Security | undefined,
+    tls,
+    connectTimeout: timeout,
+    timeouts: { greeting: timeout, command: timeout },
+    clientName: str(values, "client-name"),
+  };
+}
+
+/** AUTH mechanism names the CLI accepts for --auth, to SMTP.AUTH_* constants. */
+export const AUTH_BY_NAME: ReadonlyMap<string, number> = new Map([
+  ["PLAIN", SMTP.AUTH_PLAIN],
+  ["LOGIN", SMTP.AUTH_LOGIN],
+  ["CRAM-MD5", SMTP.AUTH_CRAM_MD5],
+  ["XOAUTH2", SMTP.AUTH_XOAUTH2],
+  ["OAUTHBEARER", SMTP.AUTH_OAUTHBEARER],
+  ["SCRAM-SHA-1", SMTP.AUTH_SCRAM_SHA_1],
+  ["SCRAM-SHA-256", SMTP.AUTH_SCRAM_SHA_256],
+  ["SCRAM-SHA-256-PLUS", SMTP.AUTH_SCRAM_SHA_256_PLUS],
+]);
+
+/** The mechanism name of an AUTH_* constant. */
+export function authName(type: number): string {
+  for (const [name, value] of AUTH_BY_NAME) if (value === type) return name;
+  return `#${type}`;
+}
+
+/**
+ * Collects the transcript: prints it on stderr with --verbose, remembers whether TLS came up (for exit 32),
+ * and scrubs the secrets it was given from every line as a second guard (the library already redacts).
+ */
+export class Transcript {
+  readonly lines: string[] = [];
+  tlsUp = false;
+  readonly #echo: NodeJS.WritableStream | undefined;
+  readonly #secrets: string[];
+
+  constructor(echo: NodeJS.WritableStream | undefined, secrets: (string | undefined)[] = []) {
+    this.#echo = echo;
+    // very short secrets would scrub ordinary text; the library's redaction covers them
+    this.#secrets = secrets.filter((s): s is string => typeof s === "string" && s.length >= 4);
+  }
+
+  readonly logger = (entry: TranscriptEntry): void => {
+    if (entry.direction === "C" && entry.line.startsWith("(TLS established")) this.tlsUp = true;
+    const line = `${entry.direction}: ${this.scrub(entry.line)}`;
+    this.lines.push(line);
+    this.#echo?.write(`${line}\n`);
+  };
+
+  scrub(text: string): string {
+    let out = text;
+    for (const secret of this.#secrets) {
+      out = out.replaceAll(secret, "<redacted>");
+      out = out.replaceAll(Buffer.from(secret).toString("base64"), "<redacted>");
+    }
+    return out;
+  }
+}
+
+/**
+ * The one stderr line for a failure and its exit status: which step failed, the server's reply (in the
+ * error's message), and what to change.
+ */
+export function describeFailure(
+  command: string,
+  error: unknown,
+  transcript: Transcript | undefined,
+): { line: string; exitCode: number } {
+  if (error instanceof CliError) return { line: `smtpkit ${command}: ${error.message}`, exitCode: error.exitCode };
+  const exitCode = exitCodeFor(error, transcript?.tlsUp ?? false);
+  const raw = error instanceof Error ? error.message : String(error);
+  let message = raw.replace(/\s*[\r\n]+\s*/g, " / ");
+  if (transcript) message = transcript.scrub(message);
+  const advice = ADVICE[exitCode];
+  const hasAdvice = /\b(use|check|set|pass|retry|raise|connect by)\b/i.test(message);
+  let line = `smtpkit ${command}: ${stageName(exitCode)} failed: ${message}`;
+  if (advice && !hasAdvice) line += ` (${advice})`;
+  if (error instanceof SMTPError) {
+    if (error.deliveryUnknown) line += " [the message may have been delivered: check before sending again]";
+    else if (error.temporary && exitCode !== EXIT.USAGE) line += " [temporary: may work later]";
+  }
+  return { line, exitCode };
+}

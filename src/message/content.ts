@@ -1,0 +1,82 @@
+/**
+ * Message content (`Content`: string | Uint8Array | Node readable stream | AsyncIterable of strings
+ * or bytes) as an async iterable of byte chunks, without ever holding a stream whole.
+ */
+import { Readable } from "node:stream";
+import { inputError } from "../errors.js";
+import type { Content } from "../types.js";
+
+/** In-memory content is handed out in slices of this size, so that writes interleave with the socket. */
+const SLICE = 256 * 1024;
+
+/**
+ * The content's bytes as an async iterable. Strings are encoded as UTF-8 (a surrogate pair split
+ * between two string chunks is kept whole). In-memory content is sliced without copying. A stream's
+ * error is thrown from the iterator; breaking out of the loop destroys the stream.
+ *
+ * The type of `content` is checked now (`EINPUT`), not when iteration starts. The iterable is
+ * single-use for streams and iterators.
+ */
+export function toByteChunks(content: Content): AsyncIterable<Uint8Array> {
+  if (typeof content === "string") return sliced(Buffer.from(content, "utf8"));
+  if (content instanceof Uint8Array) return sliced(content);
+  if (content !== null && typeof content === "object") {
+    if (Symbol.asyncIterator in content) return fromIterable(content as AsyncIterable<unknown>);
+    // An old-style stream without async iteration: Readable.wrap() gives it one.
+    if (typeof (content as NodeJS.ReadableStream).on === "function") {
+      return fromIterable(new Readable().wrap(content as NodeJS.ReadableStream));
+    }
+  }
+  throw inputError("content must be a string, a Uint8Array, a readable stream or an async iterable");
+}
+
+/**
+ * The content's length in octets when it is known without reading it (string: UTF-8 length;
+ * Uint8Array: byteLength), else undefined. This is the raw length, before line ends are normalised.
+ */
+export function knownLength(content: Content): number | undefined {
+  if (typeof content === "string") return Buffer.byteLength(content, "utf8");
+  if (content instanceof Uint8Array) return content.byteLength;
+  return undefined;
+}
+
+/** The bytes of in-memory content, or undefined for a stream or iterable. Strings are encoded once. */
+export function inMemoryBytes(content: Content): Uint8Array | undefined {
+  if (typeof content === "string") return Buffer.from(content, "utf8");
+  if (content instanceof Uint8Array) return content;
+  return undefined;
+}
+
+/** In-memory bytes, yielded in SLICE-sized views. */
+export function sliced(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (let p = 0; p < bytes.length; p += SLICE) yield bytes.subarray(p, p + SLICE);
+    },
+  };
+}
+
+async function* fromIterable(source: AsyncIterable<unknown>): AsyncGenerator<Uint8Array> {
+  let carry = ""; // a high surrogate that ended the previous string chunk
+  for await (const chunk of source) {
+    if (typeof chunk === "string") {
+      let text = carry + chunk;
+      carry = "";
+      const last = text.charCodeAt(text.length - 1);
+      if (last >= 0xd800 && last <= 0xdbff) {
+        carry = text.slice(-1);
+        text = text.slice(0, -1);
+      }
+      if (text !== "") yield Buffer.from(text, "utf8");
+    } else if (chunk instanceof Uint8Array) {
+      if (carry !== "") {
+        yield Buffer.from(carry, "utf8");
+        carry = "";
+      }
+      if (chunk.length > 0) yield chunk;
+    } else {
+      throw inputError("a content stream yielded something that is neither a string nor a Uint8Array");
+    }
+  }
+  if (carry !== "") yield Buffer.from(carry, "utf8");
+}

@@ -1,0 +1,166 @@
+/**
+ * Streaming Content-Transfer-Encodings (RFC 2045 §6): quoted-printable (§6.7) and base64 (§6.8).
+ * Like the wire encoders, each is a state machine with `encode(chunk)` and `end()`; splitting the
+ * input anywhere gives the same output as encoding it whole. Output line ends are CRLF.
+ */
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SP = 0x20;
+const TAB = 0x09;
+const EQ = 0x3d;
+const HEX = Buffer.from("0123456789ABCDEF", "latin1");
+/** Characters before a soft line break: 75 plus the "=" make the 76 of RFC 2045 §6.7 rule (5). */
+const QP_LINE = 75;
+const NONE = -1;
+
+/**
+ * Quoted-printable for text (RFC 2045 §6.7):
+ * - printable ASCII other than "=" is kept (rule 2); "=", controls and 8-bit octets become "=HH" (rule 1);
+ * - CRLF, bare LF and bare CR are hard line breaks, written as CRLF (rule 4);
+ * - a space or TAB right before a line break (or at the end) is encoded, others are kept (rule 3);
+ * - lines are at most 76 characters, with "=" soft breaks (rule 5).
+ * A "." at the start of a line is left alone: the DATA encoder (DotStuffer) stuffs it on the wire.
+ */
+export class QuotedPrintableEncoder {
+  /** Characters on the current output line. */
+  private col = 0;
+  /** A space or TAB held back until we know whether a line break follows it, or NONE. */
+  private ws = NONE;
+  /** The last input byte was CR (already written as a hard break): skip an LF that follows. */
+  private afterCR = false;
+
+  /** Encodes one chunk; the result may be empty (a held-back space). */
+  encode(chunk: Uint8Array): Uint8Array {
+    const n = chunk.length;
+    // Worst case: 3 characters per byte, a 3-character soft break per 25 bytes, plus a held-back space.
+    const out = Buffer.allocUnsafe(4 * n + 8);
+    let o = 0;
+    let col = this.col;
+    let ws = this.ws;
+    let afterCR = this.afterCR;
+    for (let i = 0; i < n; i++) {
+      const b = chunk[i]!;
+      if (afterCR) {
+        afterCR = false;
+        if (b === LF) continue;
+      }
+      if (b === CR || b === LF) {
+        if (ws !== NONE) {
+          // Rule 3: whitespace at the end of a line is encoded. The last segment may use all 76.
+          if (col + 3 > QP_LINE + 1) o = softBreak(out, o);
+          o = writeHex(out, o, ws);
+          ws = NONE;
+        }
+        out[o++] = CR;
+        out[o++] = LF;
+        col = 0;
+        afterCR = b === CR;
+        continue;
+      }
+      if (ws !== NONE) {
+        if (col + 1 > QP_LINE) {
+          o = softBreak(out, o);
+          col = 0;
+        }
+        out[o++] = ws;
+        col++;
+        ws = NONE;
+      }
+      if (b === SP || b === TAB) {
+        ws = b;
+      } else if (b > 0x20 && b < 0x7f && b !== EQ) {
+        if (col + 1 > QP_LINE) {
+          o = softBreak(out, o);
+          col = 0;
+        }
+        out[o++] = b;
+        col++;
+      } else {
+        if (col + 3 > QP_LINE) {
+          o = softBreak(out, o);
+          col = 0;
+        }
+        o = writeHex(out, o, b);
+        col += 3;
+      }
+    }
+    this.col = col;
+    this.ws = ws;
+    this.afterCR = afterCR;
+    return out.subarray(0, o);
+  }
+
+  /**
+   * Flushes a held-back trailing space or TAB, encoded (the content ends here, and the end of the data
+   * adds a line break after it). Does not add a final line break. The encoder is reset.
+   */
+  end(): Uint8Array {
+    const out = Buffer.allocUnsafe(8);
+    let o = 0;
+    if (this.ws !== NONE) {
+      if (this.col + 3 > QP_LINE + 1) o = softBreak(out, o);
+      o = writeHex(out, o, this.ws);
+    }
+    this.col = 0;
+    this.ws = NONE;
+    this.afterCR = false;
+    return out.subarray(0, o);
+  }
+}
+
+function softBreak(out: Uint8Array, o: number): number {
+  out[o] = EQ;
+  out[o + 1] = CR;
+  out[o + 2] = LF;
+  return o + 3;
+}
+
+function writeHex(out: Uint8Array, o: number, b: number): number {
+  out[o] = EQ;
+  out[o + 1] = HEX[b >> 4]!;
+  out[o + 2] = HEX[b & 15]!;
+  return o + 3;
+}
+
+/** Input bytes per base64 line: 57 bytes make 76 characters (RFC 2045 §6.8). */
+const B64_GROUP = 57;
+const B64_LINE = 76;
+
+/** Base64 (RFC 2045 §6.8) in lines of 76 characters, each ending in CRLF (the last one too). */
+export class Base64Encoder {
+  /** Up to 56 bytes that do not fill a line yet. */
+  private rest: Uint8Array = new Uint8Array(0);
+
+  /** Encodes one chunk: every full line it completes. */
+  encode(chunk: Uint8Array): Uint8Array {
+    let data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.rest.length > 0) data = Buffer.concat([this.rest, data]);
+    const lines = Math.floor(data.length / B64_GROUP);
+    const full = lines * B64_GROUP;
+    this.rest = Uint8Array.prototype.slice.call(data, full);
+    return lines === 0 ? new Uint8Array(0) : wrap(data.subarray(0, full), lines);
+  }
+
+  /** The last, shorter line (with its CRLF), if any. The encoder is reset. */
+  end(): Uint8Array {
+    const rest = this.rest;
+    this.rest = new Uint8Array(0);
+    if (rest.length === 0) return rest;
+    return Buffer.from(`${Buffer.from(rest).toString("base64")}\r\n`, "latin1");
+  }
+}
+
+/** Base64 of `data` (a whole number of 57-byte groups) as `lines` lines of 76 characters plus CRLF. */
+function wrap(data: Buffer, lines: number): Uint8Array {
+  const text = Buffer.from(data.toString("base64"), "latin1");
+  const out = Buffer.allocUnsafe(lines * (B64_LINE + 2));
+  let o = 0;
+  for (let p = 0; p < text.length; p += B64_LINE) {
+    text.copy(out, o, p, p + B64_LINE);
+    o += B64_LINE;
+    out[o++] = CR;
+    out[o++] = LF;
+  }
+  return out;
+}
