@@ -1,8 +1,5 @@
 // The public surface of smtpkit. Everything a user may import is re-exported here and nowhere else.
-export { SMTP } from "./client/smtp.js";
-export type { RawSendOptions } from "./client/send.js";
-export { SMTPError } from "./errors.js";
-export type { SMTPErrorCode, SMTPStage } from "./errors.js";
+
 export {
   AUTH_CRAM_MD5,
   AUTH_DEFAULT,
@@ -14,13 +11,17 @@ export {
   AUTH_SCRAM_SHA_256_PLUS,
   AUTH_XOAUTH2,
 } from "./auth/mechanism.js";
+export type { RawSendOptions } from "./client/send.js";
+export { SMTP } from "./client/smtp.js";
+export type { SMTPErrorCode, SMTPStage } from "./errors.js";
+export { SMTPError } from "./errors.js";
 export type {
   Content,
   DSNNotify,
   Reply,
-  SMTPOptions,
-  SMTPTimeouts,
   SendOptions,
   SendResult,
+  SMTPOptions,
+  SMTPTimeouts,
   TranscriptEntry,
 } from "./types.js";

@@ -1,10 +1,10 @@
-import { SMTPError, inputError } from "../errors.js";
+import { inputError, SMTPError } from "../errors.js";
+import { needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "../message/address.js";
 import { composeMessage } from "../message/compose.js";
 import { knownLength, toByteChunks } from "../message/content.js";
-import { needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "../message/address.js";
 import { CommandArgumentError, checkArgument } from "../protocol/commands.js";
 import type { Content, SendOptions, SendResult } from "../types.js";
-import { type Envelope, type Session, runTransaction } from "./transaction.js";
+import { type Envelope, runTransaction, type Session } from "./transaction.js";
 
 /** sendRaw's options: the envelope ones (the message is the caller's). */
 export type RawSendOptions = Omit<SendOptions, "headers" | "messageId" | "date">;
@@ -62,8 +62,14 @@ export async function sendRawMessage(
   if (message === null || message === undefined) throw inputError("no message content");
   const size = knownLength(message);
   const eightBit = size === undefined ? true : hasEightBit(message as string | Uint8Array);
-  const result = await runTransaction(session, envelope, { chunks: toByteChunks(message), size, eightBit }, options);
-  const messageId = typeof message === "string" || message instanceof Uint8Array ? findMessageId(message) : "";
+  const result = await runTransaction(
+    session,
+    envelope,
+    { chunks: toByteChunks(message), size, eightBit },
+    options,
+  );
+  const messageId =
+    typeof message === "string" || message instanceof Uint8Array ? findMessageId(message) : "";
   return { ...result, messageId };
 }
 
@@ -119,7 +125,8 @@ function checkDsn(options: RawSendOptions): void {
   if (!dsn) return;
   if (dsn.notify) {
     for (const n of dsn.notify) {
-      if (!NOTIFY_VALUES.has(n)) throw inputError(`DSN notify value "${String(n)}" is not SUCCESS, FAILURE, DELAY or NEVER`);
+      if (!NOTIFY_VALUES.has(n))
+        throw inputError(`DSN notify value "${String(n)}" is not SUCCESS, FAILURE, DELAY or NEVER`);
     }
     if (dsn.notify.includes("NEVER") && dsn.notify.length > 1) {
       throw inputError("DSN notify NEVER cannot be combined with other values (RFC 3461 §4.1)");
@@ -130,7 +137,8 @@ function checkDsn(options: RawSendOptions): void {
   }
   if (dsn.envid !== undefined) {
     // RFC 3461 §4.4: printable US-ASCII, at most 100 characters
-    if (!/^[\x21-\x7e]{1,100}$/.test(dsn.envid)) throw inputError("DSN envid must be 1-100 printable ASCII characters");
+    if (!/^[\x21-\x7e]{1,100}$/.test(dsn.envid))
+      throw inputError("DSN envid must be 1-100 printable ASCII characters");
   }
 }
 
@@ -146,7 +154,8 @@ function hasEightBit(message: string | Uint8Array): boolean {
 
 /** The Message-ID in a complete message's header block, or "". */
 function findMessageId(message: string | Uint8Array): string {
-  const text = typeof message === "string" ? message : Buffer.from(message.subarray(0, 65536)).toString("latin1");
+  const text =
+    typeof message === "string" ? message : Buffer.from(message.subarray(0, 65536)).toString("latin1");
   const end = text.search(/\r?\n\r?\n/);
   const head = end === -1 ? text : text.slice(0, end);
   const match = /(?:^|\n)message-id:[ \t]*(<[^>\r\n]+>)/i.exec(head);

@@ -16,13 +16,13 @@ import {
   STRENGTH_ORDER,
 } from "../auth/mechanism.js";
 import { runSASL } from "../auth/run.js";
-import { SMTPError, type SMTPStage, describeReply, inputError, replyError } from "../errors.js";
+import { describeReply, inputError, replyError, SMTPError, type SMTPStage } from "../errors.js";
 import { type Capabilities, NO_CAPABILITIES, parseCapabilities } from "../protocol/capabilities.js";
 import * as commands from "../protocol/commands.js";
 import { channelBindingOf } from "../transport/channel-binding.js";
 import { defaultClientName, isValidClientName } from "../transport/client-name.js";
 import { Connection } from "../transport/connection.js";
-import type { Content, Reply, SMTPOptions, SendOptions, SendResult } from "../types.js";
+import type { Content, Reply, SendOptions, SendResult, SMTPOptions } from "../types.js";
 import { type RawSendOptions, sendComposed, sendRawMessage } from "./send.js";
 
 /** RFC 5321 §4.5.3.2 minimums: 5 min for the greeting and each command, 10 min for the end of data. */
@@ -108,10 +108,14 @@ export class SMTP {
       const hello = await this.#hello(connection, "EHLO", true);
       if (!hello) {
         const refused = connection.lastReply;
-        const error = new SMTPError("ETLS", `EHLO after STARTTLS refused: ${refused ? describeReply(refused) : ""}`, {
-          stage: "EHLO",
-          reply: refused,
-        });
+        const error = new SMTPError(
+          "ETLS",
+          `EHLO after STARTTLS refused: ${refused ? describeReply(refused) : ""}`,
+          {
+            stage: "EHLO",
+            reply: refused,
+          },
+        );
         connection.fail(error);
         throw error;
       }
@@ -155,7 +159,10 @@ export class SMTP {
         type = pick;
       } else if (!types.includes(type)) {
         const name = MECHANISM_NAMES.get(type) ?? `#${type}`;
-        throw new SMTPError("EAUTH", `the server does not offer ${name} here`, { stage: "AUTH", temporary: false });
+        throw new SMTPError("EAUTH", `the server does not offer ${name} here`, {
+          stage: "AUTH",
+          temporary: false,
+        });
       }
       if (!this.secure && !this.#options.allowInsecureAuth) {
         throw new SMTPError(
@@ -198,7 +205,12 @@ export class SMTP {
   }
 
   /** One transaction with a message the caller built completely; only line ends and wire rules are applied. */
-  sendRaw(fromAddr: string, recipients: string[], message: Content, options: RawSendOptions = {}): Promise<SendResult> {
+  sendRaw(
+    fromAddr: string,
+    recipients: string[],
+    message: Content,
+    options: RawSendOptions = {},
+  ): Promise<SendResult> {
     return this.#serial(() => sendRawMessage(this.#session("MAIL"), fromAddr, recipients, message, options));
   }
 
@@ -260,11 +272,15 @@ export class SMTP {
     }
     if (connection.failure) {
       const failure = connection.failure;
-      throw new SMTPError(failure.code === "EABORT" ? "EABORT" : "ECONNECTION", `the connection is closed (${failure.message})`, {
-        stage,
-        cause: failure,
-        temporary: failure.temporary,
-      });
+      throw new SMTPError(
+        failure.code === "EABORT" ? "EABORT" : "ECONNECTION",
+        `the connection is closed (${failure.message})`,
+        {
+          stage,
+          cause: failure,
+          temporary: failure.temporary,
+        },
+      );
     }
     return connection;
   }
@@ -307,7 +323,11 @@ export class SMTP {
   async #hello(connection: Connection, stage: SMTPStage, afterTls: boolean): Promise<boolean> {
     const name = this.#clientName ?? "localhost";
     const lmtp = this.#options.lmtp ?? false;
-    const reply = await connection.command(lmtp ? commands.lhlo(name) : commands.ehlo(name), stage, this.#timeouts.command);
+    const reply = await connection.command(
+      lmtp ? commands.lhlo(name) : commands.ehlo(name),
+      stage,
+      this.#timeouts.command,
+    );
     if (reply.code === 250) {
       this.#capabilities = parseCapabilities(reply);
       return true;

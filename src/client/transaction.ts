@@ -1,4 +1,4 @@
-import { SMTPError, describeReply, replyError } from "../errors.js";
+import { describeReply, replyError, SMTPError } from "../errors.js";
 import type { Capabilities } from "../protocol/capabilities.js";
 import * as commands from "../protocol/commands.js";
 import { DotStuffer, LineEndNormalizer } from "../protocol/dot-stuff.js";
@@ -93,7 +93,9 @@ export async function runTransaction(
       if (reply.code === 354) {
         // RFC 2920 §3.1: DATA was accepted although nothing else was; end it with an empty message body.
         const end = connection.expect("END", session.timeouts.data);
-        connection.writeCommands([{ verb: "DATA", wire: ".\r\n", log: ". (no recipient was accepted: empty data ended)" }]);
+        connection.writeCommands([
+          { verb: "DATA", wire: ".\r\n", log: ". (no recipient was accepted: empty data ended)" },
+        ]);
         await end;
       }
     }
@@ -251,8 +253,12 @@ async function sendChunked(
       if (!isPositive(mailReply) || accepted.length === 0) {
         for (const p of [...bdatReplies, ...finals]) await p;
         await resetQuietly(session);
-        if (!isPositive(mailReply)) throw replyError("EENVELOPE", "MAIL", "the sender was refused", mailReply);
-        throw withRejected(replyError("EENVELOPE", "RCPT", "every recipient was refused", rejected[0]!.reply), rejected);
+        if (!isPositive(mailReply))
+          throw replyError("EENVELOPE", "MAIL", "the sender was refused", mailReply);
+        throw withRejected(
+          replyError("EENVELOPE", "RCPT", "every recipient was refused", rejected[0]!.reply),
+          rejected,
+        );
       }
     }
     for (const p of bdatReplies) {
@@ -261,7 +267,10 @@ async function sendChunked(
         for (const q of [...bdatReplies, ...finals]) await q.catch(() => undefined);
         fatalIf421(connection, reply, "BDAT");
         await resetQuietly(session);
-        throw withRejected(replyError("EMESSAGE", "BDAT", "the server refused a BDAT chunk", reply), rejected);
+        throw withRejected(
+          replyError("EMESSAGE", "BDAT", "the server refused a BDAT chunk", reply),
+          rejected,
+        );
       }
     }
     return await finish(session, finals, accepted, rejected);
@@ -304,7 +313,10 @@ async function finish(
   if (positive === undefined) {
     await resetQuietly(session);
     const first = replies[0]!;
-    throw withRejected(replyError("EMESSAGE", "END", "every recipient refused the message", first), lmtpRejected);
+    throw withRejected(
+      replyError("EMESSAGE", "END", "every recipient refused the message", first),
+      lmtpRejected,
+    );
   }
   return { accepted: lmtpAccepted, rejected: lmtpRejected, reply: positive };
 }
@@ -341,7 +353,9 @@ function mailParameters(
     if (!session.secure || !caps.requireTls) {
       throw new SMTPError(
         "EENVELOPE",
-        session.secure ? "REQUIRETLS was asked for but the server does not offer it" : "REQUIRETLS needs a TLS channel",
+        session.secure
+          ? "REQUIRETLS was asked for but the server does not offer it"
+          : "REQUIRETLS needs a TLS channel",
         { stage: "MAIL", temporary: false },
       );
     }
@@ -384,12 +398,20 @@ async function resetQuietly(session: Session): Promise<void> {
   }
 }
 
-function fatalIf421(connection: Connection, reply: Reply, stage: "MAIL" | "RCPT" | "DATA" | "BDAT" | "END"): void {
+function fatalIf421(
+  connection: Connection,
+  reply: Reply,
+  stage: "MAIL" | "RCPT" | "DATA" | "BDAT" | "END",
+): void {
   if (reply.code !== 421) return;
-  const error = new SMTPError("ECONNECTION", `the server is closing the connection: ${describeReply(reply)}`, {
-    stage,
-    reply,
-  });
+  const error = new SMTPError(
+    "ECONNECTION",
+    `the server is closing the connection: ${describeReply(reply)}`,
+    {
+      stage,
+      reply,
+    },
+  );
   connection.fail(error);
   throw error;
 }

@@ -91,7 +91,8 @@ export function bdat(size: number, last: boolean): Command {
  */
 export function auth(mechanism: string, initialResponse?: string): Command {
   checkArgument(mechanism, "mechanism");
-  if (!/^[A-Z0-9_-]{1,20}$/i.test(mechanism)) throw new CommandArgumentError(`invalid mechanism "${mechanism}"`);
+  if (!/^[A-Z0-9_-]{1,20}$/i.test(mechanism))
+    throw new CommandArgumentError(`invalid mechanism "${mechanism}"`);
   if (initialResponse === undefined) return make("AUTH", `AUTH ${mechanism}`);
   checkArgument(initialResponse, "initial response");
   const ir = initialResponse === "" ? "=" : initialResponse;

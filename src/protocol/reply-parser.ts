@@ -1,5 +1,5 @@
-import { buildReply } from "./reply.js";
 import type { Reply } from "../types.js";
+import { buildReply } from "./reply.js";
 
 /** Limits of API.md §4 rule 2. */
 export const MAX_LINE_OCTETS = 8192;

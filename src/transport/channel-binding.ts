@@ -23,7 +23,8 @@ export function endPointHash(certificateDer: Uint8Array): "sha256" | "sha384" | 
   // The outer signatureAlgorithm follows tbsCertificate; its OID appears again inside tbsCertificate,
   // so the last OID occurrence of a known algorithm in the certificate is the outer one. Both agree by RFC 5280.
   const hex = Buffer.from(certificateDer).toString("hex");
-  const lastAt = (oids: string[]): number => Math.max(...oids.map((oid) => hex.lastIndexOf(`06${lenHex(oid)}${oid}`)));
+  const lastAt = (oids: string[]): number =>
+    Math.max(...oids.map((oid) => hex.lastIndexOf(`06${lenHex(oid)}${oid}`)));
   const at384 = lastAt(SHA384_OIDS);
   const at512 = lastAt(SHA512_OIDS);
   if (at512 > at384) return "sha512";
@@ -40,7 +41,10 @@ export function channelBindingOf(socket: tls.TLSSocket): ChannelBinding | undefi
   if (socket.getProtocol() === "TLSv1.3") {
     // RFC 9266 §2: label "EXPORTER-Channel-Binding", no context, 32 bytes (in TLS 1.3 an empty
     // context is the same as none, RFC 8446 §7.5).
-    return { type: "tls-exporter", data: socket.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", Buffer.alloc(0)) };
+    return {
+      type: "tls-exporter",
+      data: socket.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", Buffer.alloc(0)),
+    };
   }
   const certificate = socket.getPeerCertificate();
   if (!certificate?.raw) return undefined;

@@ -88,7 +88,11 @@ export class Connection {
    * Registers a waiter for the next reply not yet claimed. Call it before writing the command, so that a
    * reply can never arrive "unsolicited" by a race. `timeoutMs` is a deadline for the whole reply.
    */
-  expect(stage: SMTPStage, timeoutMs: number | undefined, options: { barrier?: boolean } = {}): Promise<Reply> {
+  expect(
+    stage: SMTPStage,
+    timeoutMs: number | undefined,
+    options: { barrier?: boolean } = {},
+  ): Promise<Reply> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<Reply>((resolve, reject) => {
       const waiter: Waiter = { stage, barrier: options.barrier ?? false, timer: undefined, resolve, reject };
@@ -157,7 +161,9 @@ export class Connection {
   /** Starts a deadline for a whole step (message data, a SASL exchange). On expiry the connection fails. */
   deadline(timeoutMs: number, stage: SMTPStage, what: string): Deadline {
     const timer = setTimeout(() => {
-      this.fail(new SMTPError("ETIMEDOUT", `${what} not done within ${timeoutMs} ms`, { stage, temporary: true }));
+      this.fail(
+        new SMTPError("ETIMEDOUT", `${what} not done within ${timeoutMs} ms`, { stage, temporary: true }),
+      );
     }, timeoutMs);
     return { clear: () => clearTimeout(timer) };
   }
@@ -245,7 +251,9 @@ export class Connection {
   }
 
   readonly #onAbort = (): void => {
-    this.fail(new SMTPError("EABORT", "aborted by the caller", { cause: this.#signal?.reason, temporary: false }));
+    this.fail(
+      new SMTPError("EABORT", "aborted by the caller", { cause: this.#signal?.reason, temporary: false }),
+    );
   };
 
   readonly #onError = (cause: Error): void => {
@@ -306,7 +314,9 @@ export class Connection {
 
   #unsolicited(octets: number): void {
     this.fail(
-      new SMTPError("EPROTOCOL", `the server sent ${octets} bytes when no reply was expected`, { temporary: false }),
+      new SMTPError("EPROTOCOL", `the server sent ${octets} bytes when no reply was expected`, {
+        temporary: false,
+      }),
     );
   }
 }
@@ -324,7 +334,9 @@ function errorForStage(error: SMTPError, stage: SMTPStage): SMTPError {
   const end = stage === "END";
   return new SMTPError(
     error.code,
-    end ? `${error.message}; the message may or may not have been accepted (delivery unknown)` : error.message,
+    end
+      ? `${error.message}; the message may or may not have been accepted (delivery unknown)`
+      : error.message,
     {
       stage,
       reply: error.reply,

@@ -35,12 +35,16 @@ export function handshake(
     };
     const onSecure = (): void => finish(undefined);
     const onError = (cause: Error): void =>
-      finish(new SMTPError("ETLS", `TLS handshake failed: ${cause.message}`, { stage, cause, temporary: false }));
+      finish(
+        new SMTPError("ETLS", `TLS handshake failed: ${cause.message}`, { stage, cause, temporary: false }),
+      );
     const onClose = (): void =>
       finish(new SMTPError("ETLS", "connection closed during the TLS handshake", { stage, temporary: true }));
     const timer = setTimeout(
       () =>
-        finish(new SMTPError("ETLS", `TLS handshake not done within ${timeoutMs} ms`, { stage, temporary: true })),
+        finish(
+          new SMTPError("ETLS", `TLS handshake not done within ${timeoutMs} ms`, { stage, temporary: true }),
+        ),
       timeoutMs,
     );
     tlsSocket.once("secureConnect", onSecure);

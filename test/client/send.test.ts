@@ -3,7 +3,13 @@ import type net from "node:net";
 import { Readable } from "node:stream";
 import { after, describe, it } from "node:test";
 import { SMTP, SMTPError, type TranscriptEntry } from "../../src/index.js";
-import { type ScriptServer, type Step, connectTo, greetAndEhlo, startScriptServer } from "../helpers/script-server.js";
+import {
+  connectTo,
+  greetAndEhlo,
+  type ScriptServer,
+  type Step,
+  startScriptServer,
+} from "../helpers/script-server.js";
 
 const servers: ScriptServer[] = [];
 after(async () => {
@@ -52,7 +58,10 @@ describe("send() against a scripted server", () => {
         { expect: "RCPT TO:<b@example.net>" },
         { expect: "RCPT TO:<c@example.net>" },
         { expect: "RCPT TO:<secret@example.net>" },
-        { expect: "DATA", reply: "250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n" },
+        {
+          expect: "DATA",
+          reply: "250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n",
+        },
         { data: true, reply: "250 2.0.0 queued as 123\r\n" },
       ],
     );
@@ -80,7 +89,10 @@ describe("send() against a scripted server", () => {
     assert.doesNotMatch(data, /secret|^Bcc:/im);
     assert.match(data, /\r\n\r\nHi Bob,\r\n\.\.dot line\r\nbye\r\n\.\r\n$/);
     // the flight: one write holding MAIL..DATA (the script server saw them before answering any)
-    assert.match(afterEhlo(server), /^MAIL FROM:<a@example\.org> SIZE=\d+\r\nRCPT TO:<b@example\.net>\r\nRCPT TO:<c@example\.net>\r\nRCPT TO:<secret@example\.net>\r\nDATA\r\n/);
+    assert.match(
+      afterEhlo(server),
+      /^MAIL FROM:<a@example\.org> SIZE=\d+\r\nRCPT TO:<b@example\.net>\r\nRCPT TO:<c@example\.net>\r\nRCPT TO:<secret@example\.net>\r\nDATA\r\n/,
+    );
   });
 
   it("without PIPELINING each command waits for its reply", async () => {
@@ -113,7 +125,15 @@ describe("send() against a scripted server", () => {
         { data: true, reply: "250 ok\r\n" },
       ],
     );
-    const result = await smtp.send("a@example.org", ["b@example.net", "nobody@example.net", "later@example.net"], [], [], "s", "x", FIXED);
+    const result = await smtp.send(
+      "a@example.org",
+      ["b@example.net", "nobody@example.net", "later@example.net"],
+      [],
+      [],
+      "s",
+      "x",
+      FIXED,
+    );
     assert.deepEqual(result.accepted, ["b@example.net"]);
     assert.deepEqual(
       result.rejected.map((r) => [r.recipient, r.reply.code, r.reply.enhancedCode]),
@@ -139,7 +159,11 @@ describe("send() against a scripted server", () => {
         { data: true, reply: "250 second ok\r\n" },
       ],
     );
-    const error = await rejectsWith(smtp.send("a@example.org", ["x@example.net"], [], [], "s", "SECRET BODY", FIXED), "EENVELOPE", "RCPT");
+    const error = await rejectsWith(
+      smtp.send("a@example.org", ["x@example.net"], [], [], "s", "SECRET BODY", FIXED),
+      "EENVELOPE",
+      "RCPT",
+    );
     assert.equal(error.reply?.code, 550);
     assert.equal(error.temporary, false);
     const second = await smtp.send("a@example.org", ["y@example.net"], [], [], "s", "second", FIXED);
@@ -159,7 +183,11 @@ describe("send() against a scripted server", () => {
         { expect: "RSET", reply: "250 ok\r\n" },
       ],
     );
-    await rejectsWith(smtp.send("a@example.org", ["x@example.net"], [], [], "s", "SECRET BODY", FIXED), "EENVELOPE", "RCPT");
+    await rejectsWith(
+      smtp.send("a@example.org", ["x@example.net"], [], [], "s", "SECRET BODY", FIXED),
+      "EENVELOPE",
+      "RCPT",
+    );
     await server.done;
     assert.doesNotMatch(server.received(), /SECRET BODY/);
   });
@@ -172,7 +200,11 @@ describe("send() against a scripted server", () => {
         { expect: "RSET", reply: "250 ok\r\n" },
       ],
     );
-    const error = await rejectsWith(smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", FIXED), "EENVELOPE", "MAIL");
+    const error = await rejectsWith(
+      smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", FIXED),
+      "EENVELOPE",
+      "MAIL",
+    );
     assert.equal(error.reply?.enhancedCode, "5.7.1");
     await server.done;
   });
@@ -187,7 +219,11 @@ describe("send() against a scripted server", () => {
         { expect: "RSET", reply: "250 ok\r\n" },
       ],
     );
-    await rejectsWith(smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", FIXED), "EMESSAGE", "DATA");
+    await rejectsWith(
+      smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", FIXED),
+      "EMESSAGE",
+      "DATA",
+    );
     await server.done;
   });
 
@@ -201,7 +237,11 @@ describe("send() against a scripted server", () => {
         { wait: 100 },
       ],
     );
-    await rejectsWith(smtp.send("a@example.org", ["b@example.net"], [], [], "s", "SECRET BODY", FIXED), "EPROTOCOL", "DATA");
+    await rejectsWith(
+      smtp.send("a@example.org", ["b@example.net"], [], [], "s", "SECRET BODY", FIXED),
+      "EPROTOCOL",
+      "DATA",
+    );
     await server.done;
     assert.doesNotMatch(server.received(), /SECRET BODY/);
   });
@@ -218,7 +258,11 @@ describe("send() against a scripted server", () => {
         { expect: "NOOP", reply: "250 ok\r\n" },
       ],
     );
-    const error = await rejectsWith(smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", FIXED), "EMESSAGE", "END");
+    const error = await rejectsWith(
+      smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", FIXED),
+      "EMESSAGE",
+      "END",
+    );
     assert.equal(error.deliveryUnknown, false);
     await smtp.noop();
     await server.done;
@@ -235,13 +279,20 @@ describe("send() against a scripted server", () => {
         { wait: 2000 },
       ],
     );
-    const error = await rejectsWith(smtp.sendRaw("a@example.org", ["b@example.net"], Readable.from([big, big])), "EPROTOCOL");
+    const error = await rejectsWith(
+      smtp.sendRaw("a@example.org", ["b@example.net"], Readable.from([big, big])),
+      "EPROTOCOL",
+    );
     assert.equal(error.deliveryUnknown, false);
   });
 
   it("SIZE: a known size over the limit is EMESSAGE before MAIL is written", async () => {
     const { smtp, server } = await session(["SIZE 100"], [{ expect: "NOOP", reply: "250 ok\r\n" }]);
-    await rejectsWith(smtp.send("a@example.org", ["b@example.net"], [], [], "s", "y".repeat(500), FIXED), "EMESSAGE", "MAIL");
+    await rejectsWith(
+      smtp.send("a@example.org", ["b@example.net"], [], [], "s", "y".repeat(500), FIXED),
+      "EMESSAGE",
+      "MAIL",
+    );
     await smtp.noop();
     await server.done;
     assert.doesNotMatch(afterEhlo(server), /MAIL/);
@@ -258,7 +309,11 @@ describe("send() against a scripted server", () => {
         { destroy: true },
       ],
     );
-    const error = await rejectsWith(smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", FIXED), "ECONNECTION", "END");
+    const error = await rejectsWith(
+      smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", FIXED),
+      "ECONNECTION",
+      "END",
+    );
     assert.equal(error.deliveryUnknown, true);
     assert.match(error.message, /may or may not have been accepted/);
   });
@@ -278,7 +333,11 @@ describe("send() against a scripted server", () => {
       await new Promise((r) => setTimeout(r, 20));
       throw new Error("disk on fire");
     }
-    const error = await rejectsWith(smtp.sendRaw("a@example.org", ["b@example.net"], failing()), "EMESSAGE", "DATA");
+    const error = await rejectsWith(
+      smtp.sendRaw("a@example.org", ["b@example.net"], failing()),
+      "EMESSAGE",
+      "DATA",
+    );
     assert.match(String((error.cause as Error).message), /disk on fire/);
     assert.ok(socket.destroyed);
     await server.done.catch(() => undefined);
@@ -298,7 +357,10 @@ describe("send() against a scripted server", () => {
     assert.equal(result.reply.text, "message accepted");
     await server.done;
     assert.equal(server.messages[0], "Subject: x\r\n\r\n.dot\r\nü\r\n");
-    assert.match(afterEhlo(server), /^MAIL FROM:<a@example\.org> BODY=8BITMIME\r\nRCPT TO:<b@example\.net>\r\nBDAT \d+ LAST\r\n/);
+    assert.match(
+      afterEhlo(server),
+      /^MAIL FROM:<a@example\.org> BODY=8BITMIME\r\nRCPT TO:<b@example\.net>\r\nBDAT \d+ LAST\r\n/,
+    );
   });
 
   it("CHUNKING with a stream: several BDAT chunks, the last one LAST", async () => {
@@ -312,7 +374,11 @@ describe("send() against a scripted server", () => {
         { bdat: true, reply: "250 done\r\n" },
       ],
     );
-    const result = await smtp.sendRaw("a@example.org", ["b@example.net"], Readable.from(["Subject: s\r\n\r\n", "part1\n", "part2\n"]));
+    const result = await smtp.sendRaw(
+      "a@example.org",
+      ["b@example.net"],
+      Readable.from(["Subject: s\r\n\r\n", "part1\n", "part2\n"]),
+    );
     assert.equal(result.reply.text, "done");
     await server.done;
     assert.deepEqual(server.messages, ["Subject: s\r\n\r\n", "part1\r\n", "part2\r\n"]);
@@ -333,7 +399,15 @@ describe("send() against a scripted server", () => {
     servers.push(server);
     const smtp = new SMTP({ clientName: NAME, lmtp: true });
     assert.equal(await smtp.connect(await connectTo(server.port)), true);
-    const result = await smtp.send("a@example.org", ["b@example.net", "gone@example.net", "full@example.net"], [], [], "s", "x", FIXED);
+    const result = await smtp.send(
+      "a@example.org",
+      ["b@example.net", "gone@example.net", "full@example.net"],
+      [],
+      [],
+      "s",
+      "x",
+      FIXED,
+    );
     assert.deepEqual(result.accepted, ["b@example.net"]);
     assert.deepEqual(
       result.rejected.map((r) => [r.recipient, r.reply.code]),
@@ -360,23 +434,57 @@ describe("send() against a scripted server", () => {
       ...FIXED,
       dsn: { ret: "HDRS", envid: "id+with=odd", notify: ["FAILURE", "DELAY"], orcpt: true },
     });
-    await rejectsWith(smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", { requireTLS: true }), "EENVELOPE", "MAIL");
+    await rejectsWith(
+      smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", { requireTLS: true }),
+      "EENVELOPE",
+      "MAIL",
+    );
     await server.done;
   });
 
   it("bad input is EINPUT and nothing is written", async () => {
     const { smtp, server } = await session(["PIPELINING"], [{ expect: "NOOP", reply: "250 ok\r\n" }]);
     const cases: [string, Promise<unknown>][] = [
-      ["CRLF in subject", smtp.send("a@example.org", ["b@example.net"], [], [], "hi\r\nBcc: x@evil.example", "x")],
-      ["CRLF in recipient", smtp.send("a@example.org", ["b@example.net>\r\nRCPT TO:<c@evil.example"], [], [], "s", "x")],
-      ["two mailboxes in one entry", smtp.send("a@example.org", ["b@example.net, c@example.net"], [], [], "s", "x")],
+      [
+        "CRLF in subject",
+        smtp.send("a@example.org", ["b@example.net"], [], [], "hi\r\nBcc: x@evil.example", "x"),
+      ],
+      [
+        "CRLF in recipient",
+        smtp.send("a@example.org", ["b@example.net>\r\nRCPT TO:<c@evil.example"], [], [], "s", "x"),
+      ],
+      [
+        "two mailboxes in one entry",
+        smtp.send("a@example.org", ["b@example.net, c@example.net"], [], [], "s", "x"),
+      ],
       ["group syntax", smtp.send("a@example.org", ["friends: b@example.net;"], [], [], "s", "x")],
       ["no recipients", smtp.send("a@example.org", [], [], [], "s", "x")],
-      ["Bcc header", smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", { headers: { Bcc: "x@example.net" } })],
-      ["bad header name", smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", { headers: { "X Bad": "v" } })],
-      ["CRLF in header value", smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", { headers: { "X-Ok": "v\r\nBcc: y" } })],
-      ["bad messageId", smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", { messageId: "no at sign" })],
-      ["bad DSN notify", smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", { dsn: { notify: ["SOMETIMES" as "NEVER"] } })],
+      [
+        "Bcc header",
+        smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", {
+          headers: { Bcc: "x@example.net" },
+        }),
+      ],
+      [
+        "bad header name",
+        smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", { headers: { "X Bad": "v" } }),
+      ],
+      [
+        "CRLF in header value",
+        smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", {
+          headers: { "X-Ok": "v\r\nBcc: y" },
+        }),
+      ],
+      [
+        "bad messageId",
+        smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", { messageId: "no at sign" }),
+      ],
+      [
+        "bad DSN notify",
+        smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", {
+          dsn: { notify: ["SOMETIMES" as "NEVER"] },
+        }),
+      ],
       ["bad sender", smtp.send("not an address", ["b@example.net"], [], [], "s", "x")],
       ["NUL in sendRaw recipient", smtp.sendRaw("a@example.org", ["b\u0000@example.net"], "x")],
     ];
@@ -453,6 +561,9 @@ describe("send() against a scripted server", () => {
     const result = await smtp.sendRaw("a@example.org", ["b@example.net"], raw);
     assert.equal(result.messageId, "<raw@x.example>");
     await server.done;
-    assert.equal(server.messages[0], "Message-ID: <raw@x.example>\r\nSubject: raw\r\n\r\nline\r\n..\r\n...two\r\nlast\r\n.\r\n");
+    assert.equal(
+      server.messages[0],
+      "Message-ID: <raw@x.example>\r\nSubject: raw\r\n\r\nline\r\n..\r\n...two\r\nlast\r\n.\r\n",
+    );
   });
 });

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import type net from "node:net";
 import { after, describe, it } from "node:test";
 import { SMTP, SMTPError, type TranscriptEntry } from "../../src/index.js";
-import { CA, type ScriptServer, type Step, connectTo, greetAndEhlo, startScriptServer } from "../helpers/script-server.js";
+import {
+  CA,
+  connectTo,
+  greetAndEhlo,
+  type ScriptServer,
+  type Step,
+  startScriptServer,
+} from "../helpers/script-server.js";
 
 const servers: ScriptServer[] = [];
 after(async () => {
@@ -34,7 +41,11 @@ describe("SMTP session calls against a scripted server", () => {
   it("multi-line greeting and EHLO; getServerOptions; QUIT", async () => {
     const { server, socket } = await serve([
       { send: "220-mail.example ESMTP\r\n220-second greeting line\r\n220 ready\r\n" },
-      { expect: EHLO_LINE, reply: "250-mail.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n" },
+      {
+        expect: EHLO_LINE,
+        reply:
+          "250-mail.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
+      },
       { expect: "NOOP", reply: "250 2.0.0 ok\r\n" },
       { expect: "RSET", reply: "250 2.0.0 reset\r\n" },
       { expect: "QUIT", reply: "221 2.0.0 bye\r\n" },
@@ -107,17 +118,27 @@ describe("SMTP session calls against a scripted server", () => {
   it("421 at the greeting, at EHLO and at NOOP: SMTPError, temporary, connection closed", async () => {
     {
       const { socket } = await serve([{ send: "421 4.3.2 busy\r\n" }]);
-      const error = await rejectsWith(new SMTP({ clientName: NAME }).connect(socket), "ECONNECTION", "GREETING");
+      const error = await rejectsWith(
+        new SMTP({ clientName: NAME }).connect(socket),
+        "ECONNECTION",
+        "GREETING",
+      );
       assert.equal(error.temporary, true);
       assert.equal(error.reply?.code, 421);
       assert.ok(socket.destroyed);
     }
     {
-      const { socket } = await serve([{ send: "220 x\r\n" }, { expect: EHLO_LINE, reply: "421 4.3.2 shutting down\r\n" }]);
+      const { socket } = await serve([
+        { send: "220 x\r\n" },
+        { expect: EHLO_LINE, reply: "421 4.3.2 shutting down\r\n" },
+      ]);
       await rejectsWith(new SMTP({ clientName: NAME }).connect(socket), "ECONNECTION", "EHLO");
     }
     {
-      const { socket } = await serve([...greetAndEhlo([], NAME), { expect: "NOOP", reply: "421 4.4.2 timeout\r\n" }]);
+      const { socket } = await serve([
+        ...greetAndEhlo([], NAME),
+        { expect: "NOOP", reply: "421 4.4.2 timeout\r\n" },
+      ]);
       const smtp = new SMTP({ clientName: NAME });
       await smtp.connect(socket);
       await rejectsWith(smtp.noop(), "ECONNECTION", "NOOP");
@@ -128,7 +149,11 @@ describe("SMTP session calls against a scripted server", () => {
 
   it("the server closes in the middle of a reply: rejects, no hang", async () => {
     const { socket } = await serve([{ send: "220-part one\r\n220-part" }, { wait: 20 }, { close: true }]);
-    const error = await rejectsWith(new SMTP({ clientName: NAME }).connect(socket), "ECONNECTION", "GREETING");
+    const error = await rejectsWith(
+      new SMTP({ clientName: NAME }).connect(socket),
+      "ECONNECTION",
+      "GREETING",
+    );
     assert.equal(error.temporary, true);
   });
 
@@ -161,7 +186,12 @@ describe("SMTP session calls against a scripted server", () => {
   });
 
   it("an unsolicited reply between commands: EPROTOCOL", async () => {
-    const { socket } = await serve([...greetAndEhlo([], NAME), { wait: 50 }, { send: "250 surprise\r\n" }, { wait: 2000 }]);
+    const { socket } = await serve([
+      ...greetAndEhlo([], NAME),
+      { wait: 50 },
+      { send: "250 surprise\r\n" },
+      { wait: 2000 },
+    ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
     await new Promise((r) => setTimeout(r, 200));
@@ -183,13 +213,19 @@ describe("SMTP session calls against a scripted server", () => {
   });
 
   it("a malformed reply: EPROTOCOL and the connection is closed", async () => {
-    const { socket } = await serve([{ send: "220 hi\r\n" }, { expect: EHLO_LINE, reply: "250-ok\r\n251 changed\r\n" }]);
+    const { socket } = await serve([
+      { send: "220 hi\r\n" },
+      { expect: EHLO_LINE, reply: "250-ok\r\n251 changed\r\n" },
+    ]);
     await rejectsWith(new SMTP({ clientName: NAME }).connect(socket), "EPROTOCOL", "EHLO");
     assert.ok(socket.destroyed);
   });
 
   it("an empty last EHLO line is not an option", async () => {
-    const { socket } = await serve([{ send: "220 hi\r\n" }, { expect: EHLO_LINE, reply: "250-host\r\n250-PIPELINING\r\n250 \r\n" }]);
+    const { socket } = await serve([
+      { send: "220 hi\r\n" },
+      { expect: EHLO_LINE, reply: "250-host\r\n250-PIPELINING\r\n250 \r\n" },
+    ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
     assert.deepEqual(smtp.getServerOptions(), ["PIPELINING"]);
@@ -200,15 +236,24 @@ describe("SMTP session calls against a scripted server", () => {
     const os = await import("node:os");
     const hostname = os.hostname();
     const expected = hostname.includes(".") ? hostname : "[127.0.0.1]";
-    const { server, socket } = await serve([{ send: "220 hi\r\n" }, { expect: `EHLO ${expected}`, reply: "250 ok\r\n" }]);
+    const { server, socket } = await serve([
+      { send: "220 hi\r\n" },
+      { expect: `EHLO ${expected}`, reply: "250 ok\r\n" },
+    ]);
     assert.equal(await new SMTP().connect(socket), true);
     await server.done;
     socket.destroy();
   });
 
   it("an invalid clientName is EINPUT before anything is written", () => {
-    assert.throws(() => new SMTP({ clientName: "bad\r\nMAIL FROM:<x@y>" }), (e: unknown) => e instanceof SMTPError && e.code === "EINPUT");
-    assert.throws(() => new SMTP({ clientName: "under_score.example" }), (e: unknown) => e instanceof SMTPError && e.code === "EINPUT");
+    assert.throws(
+      () => new SMTP({ clientName: "bad\r\nMAIL FROM:<x@y>" }),
+      (e: unknown) => e instanceof SMTPError && e.code === "EINPUT",
+    );
+    assert.throws(
+      () => new SMTP({ clientName: "under_score.example" }),
+      (e: unknown) => e instanceof SMTPError && e.code === "EINPUT",
+    );
     assert.doesNotThrow(() => new SMTP({ clientName: "[IPv6:::1]" }));
   });
 
@@ -249,7 +294,10 @@ describe("SMTP session calls against a scripted server", () => {
 
   it("the transcript shows both directions", async () => {
     const entries: TranscriptEntry[] = [];
-    const { socket } = await serve([...greetAndEhlo(["PIPELINING"], NAME), { expect: "QUIT", reply: "221 bye\r\n" }]);
+    const { socket } = await serve([
+      ...greetAndEhlo(["PIPELINING"], NAME),
+      { expect: "QUIT", reply: "221 bye\r\n" },
+    ]);
     const smtp = new SMTP({ clientName: NAME, logger: (e) => entries.push(e) });
     await smtp.connect(socket);
     await smtp.close();
@@ -307,7 +355,10 @@ describe("STARTTLS and implicit TLS against a scripted server", () => {
   });
 
   it("STARTTLS not offered: false, no command written", async () => {
-    const { server, socket } = await serve([...greetAndEhlo(["PIPELINING"], NAME), { expect: "NOOP", reply: "250 ok\r\n" }]);
+    const { server, socket } = await serve([
+      ...greetAndEhlo(["PIPELINING"], NAME),
+      { expect: "NOOP", reply: "250 ok\r\n" },
+    ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
     assert.equal(await smtp.startTLS(tls), false);
@@ -415,7 +466,11 @@ describe("STARTTLS and implicit TLS against a scripted server", () => {
   });
 
   it("rejectUnauthorized false is the caller's choice, and shows in the transcript", async () => {
-    const { socket } = await serve([{ tls: "other.example" }, { send: "220 x\r\n" }, { expect: EHLO_LINE, reply: "250 ok\r\n" }]);
+    const { socket } = await serve([
+      { tls: "other.example" },
+      { send: "220 x\r\n" },
+      { expect: EHLO_LINE, reply: "250 ok\r\n" },
+    ]);
     const entries: TranscriptEntry[] = [];
     const smtp = new SMTP({ clientName: NAME, logger: (e) => entries.push(e) });
     assert.equal(await smtp.connectTLS(socket, { rejectUnauthorized: false }), true);

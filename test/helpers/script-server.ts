@@ -16,6 +16,8 @@ export type Step =
   | { send: string | Uint8Array }
   /** Read one client line (without CRLF) and compare it; then send `reply` if given. */
   | { expect: string | RegExp; reply?: string }
+  /** Read one client line and answer with whatever `respond` computes from it (e.g. a SASL server). */
+  | { respond: (line: string) => string }
   /** Read a DATA section up to and including CRLF.CRLF; record it; then send `reply`. */
   | { data: true; reply?: string }
   /** Read "BDAT n [LAST]" and n octets; record the chunk; then send `reply`. */
@@ -134,7 +136,8 @@ class Reader {
   }
   async eof(): Promise<void> {
     while (!this.#ended) {
-      if (this.#buffer.length > 0) throw new Error(`expected close, got ${JSON.stringify(this.#buffer.toString())}`);
+      if (this.#buffer.length > 0)
+        throw new Error(`expected close, got ${JSON.stringify(this.#buffer.toString())}`);
       await this.#more();
     }
   }
@@ -151,6 +154,9 @@ async function run(socket: net.Socket, script: Step[], record: Buffer[], message
       const ok = typeof step.expect === "string" ? line === step.expect : step.expect.test(line);
       if (!ok) throw new Error(`expected ${String(step.expect)}, got ${JSON.stringify(line)}`);
       if (step.reply !== undefined) current.write(step.reply);
+    } else if ("respond" in step) {
+      const line = (await reader.until("\r\n")).slice(0, -2);
+      current.write(step.respond(line));
     } else if ("data" in step) {
       messages.push(await reader.until("\r\n.\r\n"));
       if (step.reply !== undefined) current.write(step.reply);
@@ -206,8 +212,14 @@ export function connectTo(port: number, host = "127.0.0.1"): Promise<net.Socket>
 }
 
 /** The usual greeting + EHLO exchange, for scripts that test something later. */
-export function greetAndEhlo(extensions: string[] = ["PIPELINING", "8BITMIME"], name = "[127.0.0.1]"): Step[] {
+export function greetAndEhlo(
+  extensions: string[] = ["PIPELINING", "8BITMIME"],
+  name = "[127.0.0.1]",
+): Step[] {
   const lines = ["250-test.example greets you", ...extensions.map((e) => `250-${e}`)];
   lines[lines.length - 1] = lines[lines.length - 1]!.replace(/^250-/, "250 ");
-  return [{ send: "220 test.example ESMTP ready\r\n" }, { expect: `EHLO ${name}`, reply: `${lines.join("\r\n")}\r\n` }];
+  return [
+    { send: "220 test.example ESMTP ready\r\n" },
+    { expect: `EHLO ${name}`, reply: `${lines.join("\r\n")}\r\n` },
+  ];
 }

@@ -37,7 +37,16 @@ describe("parseCapabilities", () => {
     ]);
     assert.deepEqual([...caps.authMechanisms].sort(), ["CRAM-MD5", "LOGIN", "PLAIN"]);
     assert.equal(caps.maxSize, 10240000);
-    for (const flag of ["pipelining", "chunking", "eightBitMime", "smtpUtf8", "dsn", "starttls", "requireTls", "enhancedStatusCodes"] as const) {
+    for (const flag of [
+      "pipelining",
+      "chunking",
+      "eightBitMime",
+      "smtpUtf8",
+      "dsn",
+      "starttls",
+      "requireTls",
+      "enhancedStatusCodes",
+    ] as const) {
       assert.equal(caps[flag], true, flag);
     }
   });

@@ -7,9 +7,15 @@ describe("command formatters", () => {
     assert.equal(commands.ehlo("client.example").wire, "EHLO client.example\r\n");
     assert.equal(commands.helo("[127.0.0.1]").wire, "HELO [127.0.0.1]\r\n");
     assert.equal(commands.lhlo("x.example").wire, "LHLO x.example\r\n");
-    assert.equal(commands.mailFrom("a@b.example", ["SIZE=10", "BODY=8BITMIME"]).wire, "MAIL FROM:<a@b.example> SIZE=10 BODY=8BITMIME\r\n");
+    assert.equal(
+      commands.mailFrom("a@b.example", ["SIZE=10", "BODY=8BITMIME"]).wire,
+      "MAIL FROM:<a@b.example> SIZE=10 BODY=8BITMIME\r\n",
+    );
     assert.equal(commands.mailFrom("").wire, "MAIL FROM:<>\r\n");
-    assert.equal(commands.rcptTo("c@d.example", ["NOTIFY=FAILURE"]).wire, "RCPT TO:<c@d.example> NOTIFY=FAILURE\r\n");
+    assert.equal(
+      commands.rcptTo("c@d.example", ["NOTIFY=FAILURE"]).wire,
+      "RCPT TO:<c@d.example> NOTIFY=FAILURE\r\n",
+    );
     assert.equal(commands.bdat(42, true).wire, "BDAT 42 LAST\r\n");
     assert.equal(commands.bdat(7, false).wire, "BDAT 7\r\n");
     assert.equal(commands.data().wire, "DATA\r\n");
@@ -24,7 +30,11 @@ describe("command formatters", () => {
     assert.equal(auth.wire, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
     assert.equal(auth.log, "AUTH PLAIN <redacted>");
     assert.equal(commands.auth("LOGIN").log, "AUTH LOGIN");
-    assert.equal(commands.auth("LOGIN").wire, "AUTH LOGIN\r\n", "no trailing space without an initial response");
+    assert.equal(
+      commands.auth("LOGIN").wire,
+      "AUTH LOGIN\r\n",
+      "no trailing space without an initial response",
+    );
     assert.equal(commands.auth("EXTERNAL", "").wire, "AUTH EXTERNAL =\r\n");
     const cont = commands.saslResponse("c2VjcmV0");
     assert.equal(cont.wire, "c2VjcmV0\r\n");

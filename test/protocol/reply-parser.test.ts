@@ -16,16 +16,24 @@ function parseBoth(input: string): Reply[] {
 }
 
 function throwsBoth(input: string, pattern: RegExp): void {
-  assert.throws(() => new ReplyParser().feed(bytes(input)), (e: unknown) => e instanceof ReplySyntaxError && pattern.test(e.message));
+  assert.throws(
+    () => new ReplyParser().feed(bytes(input)),
+    (e: unknown) => e instanceof ReplySyntaxError && pattern.test(e.message),
+  );
   const parser = new ReplyParser();
-  assert.throws(() => {
-    for (const b of bytes(input)) parser.feed(Uint8Array.of(b));
-  }, (e: unknown) => e instanceof ReplySyntaxError && pattern.test(e.message));
+  assert.throws(
+    () => {
+      for (const b of bytes(input)) parser.feed(Uint8Array.of(b));
+    },
+    (e: unknown) => e instanceof ReplySyntaxError && pattern.test(e.message),
+  );
 }
 
 describe("ReplyParser", () => {
   it("parses a single-line reply", () => {
-    assert.deepEqual(parseBoth("220 mail.example ESMTP\r\n"), [{ code: 220, lines: ["mail.example ESMTP"], text: "mail.example ESMTP" }]);
+    assert.deepEqual(parseBoth("220 mail.example ESMTP\r\n"), [
+      { code: 220, lines: ["mail.example ESMTP"], text: "mail.example ESMTP" },
+    ]);
   });
 
   it("parses a multi-line EHLO reply", () => {
