@@ -19,58 +19,89 @@ export interface ComposedSendInput {
   options: SendOptions;
 }
 
-/** send(): validate, build the message, run the transaction. Nothing is written before validation passes. */
-export async function sendComposed(session: Session, input: ComposedSendInput): Promise<SendResult> {
-  const recipients = [...input.to, ...input.cc, ...input.bcc];
-  const envelope = buildEnvelope(session, input.from, recipients);
-  checkDsn(input.options);
-  const composed = composeMessage({
-    from: input.from,
-    to: input.to,
-    cc: input.cc,
-    subject: input.subject,
-    content: input.content,
-    headers: input.options.headers,
-    messageId: input.options.messageId,
-    date: input.options.date,
-    eightBitMime: session.capabilities.eightBitMime,
-    smtpUtf8: session.capabilities.smtpUtf8,
-    hostname: hostnameForMessageId(session.clientName),
+/** A send waiting its turn: prepared (validated, composed) at most once, possibly early for pipelining. */
+export class SendPlan {
+  readonly #build: (session: Session) => PreparedSend;
+  #prepared: PreparedSend | undefined;
+  #error: unknown;
+
+  constructor(build: (session: Session) => PreparedSend) {
+    this.#build = build;
+  }
+
+  /** Validates and composes (once); throws the same error every time when the input is bad. */
+  prepare(session: Session): PreparedSend {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#prepared === undefined) {
+      try {
+        this.#prepared = this.#build(session);
+      } catch (error) {
+        this.#error = error;
+        throw error;
+      }
+    }
+    return this.#prepared;
+  }
+
+  /** Runs the transaction (using an envelope already sent early, if any). */
+  async run(session: Session): Promise<SendResult> {
+    const prepared = this.prepare(session);
+    const result = await runTransaction(session, prepared.transaction);
+    // read after sending: a streamed ready MIME message may carry its own Message-ID
+    return { ...result, messageId: prepared.messageId() };
+  }
+}
+
+export interface PreparedSend {
+  transaction: PreparedTransaction;
+  messageId(): string;
+}
+
+/** send(): validate and build the message; nothing is written before validation passes. */
+export function planComposed(input: ComposedSendInput): SendPlan {
+  return new SendPlan((session) => {
+    const recipients = [...input.to, ...input.cc, ...input.bcc];
+    const envelope = buildEnvelope(session, input.from, recipients);
+    checkDsn(input.options);
+    const composed = composeMessage({
+      from: input.from,
+      to: input.to,
+      cc: input.cc,
+      subject: input.subject,
+      content: input.content,
+      headers: input.options.headers,
+      messageId: input.options.messageId,
+      date: input.options.date,
+      eightBitMime: session.capabilities.eightBitMime,
+      smtpUtf8: session.capabilities.smtpUtf8,
+      hostname: hostnameForMessageId(session.clientName),
+    });
+    return {
+      transaction: {
+        // Raw UTF-8 in the header (RFC 6532) needs the SMTPUTF8 parameter just as an address would.
+        envelope: { ...envelope, smtpUtf8: envelope.smtpUtf8 || composed.smtpUtf8 },
+        message: { chunks: composed.chunks, size: composed.size, eightBit: composed.eightBit },
+        options: input.options,
+      },
+      messageId: () => composed.messageId,
+    };
   });
-  // Raw UTF-8 in the header (RFC 6532) needs the SMTPUTF8 parameter just as an address would.
-  const smtpUtf8Envelope = { ...envelope, smtpUtf8: envelope.smtpUtf8 || composed.smtpUtf8 };
-  const result = await runTransaction(
-    session,
-    smtpUtf8Envelope,
-    { chunks: composed.chunks, size: composed.size, eightBit: composed.eightBit },
-    input.options,
-  );
-  // read after sending: a streamed ready MIME message may carry its own Message-ID
-  return { ...result, messageId: composed.messageId };
 }
 
 /** sendRaw(): the caller's message as is (line ends normalised on the wire), same envelope rules. */
-export async function sendRawMessage(
-  session: Session,
-  from: string,
-  recipients: string[],
-  message: Content,
-  options: RawSendOptions,
-): Promise<SendResult> {
-  const envelope = buildEnvelope(session, from, recipients);
-  checkDsn(options);
-  if (message === null || message === undefined) throw inputError("no message content");
-  const size = knownLength(message);
-  const eightBit = size === undefined ? true : hasEightBit(message as string | Uint8Array);
-  const result = await runTransaction(
-    session,
-    envelope,
-    { chunks: toByteChunks(message), size, eightBit },
-    options,
-  );
-  const messageId =
-    typeof message === "string" || message instanceof Uint8Array ? findMessageId(message) : "";
-  return { ...result, messageId };
+export function planRaw(from: string, recipients: string[], message: Content, options: RawSendOptions): SendPlan {
+  return new SendPlan((session) => {
+    const envelope = buildEnvelope(session, from, recipients);
+    checkDsn(options);
+    if (message === null || message === undefined) throw inputError("no message content");
+    const size = knownLength(message);
+    const eightBit = size === undefined ? true : hasEightBit(message as string | Uint8Array);
+    const messageId = typeof message === "string" || message instanceof Uint8Array ? findMessageId(message) : "";
+    return {
+      transaction: { envelope, message: { chunks: toByteChunks(message), size, eightBit }, options },
+      messageId: () => messageId,
+    };
+  });
 }
 
 /** Validates the sender and every recipient (exactly one mailbox each) and builds the de-duplicated envelope. */

@@ -23,7 +23,8 @@ import { channelBindingOf } from "../transport/channel-binding.js";
 import { defaultClientName, isValidClientName } from "../transport/client-name.js";
 import { Connection } from "../transport/connection.js";
 import type { Content, Reply, SendOptions, SendResult, SMTPOptions } from "../types.js";
-import { type RawSendOptions, sendComposed, sendRawMessage } from "./send.js";
+import { type RawSendOptions, type SendPlan, planComposed, planRaw } from "./send.js";
+import type { PreparedTransaction, Session } from "./transaction.js";
 
 /** RFC 5321 §4.5.3.2 minimums: 5 min for the greeting and each command, 10 min for the end of data. */
 const DEFAULT_TIMEOUTS = { greeting: 300_000, command: 300_000, data: 600_000 } as const;
@@ -49,7 +50,8 @@ export class SMTP {
   #capabilities: Capabilities = NO_CAPABILITIES;
   #clientName: string | undefined;
   #tlsSocket: tls.TLSSocket | undefined;
-  #tail: Promise<unknown> = Promise.resolve();
+  /** Calls waiting their turn; the running one stays at index 0 until it ends. */
+  readonly #operations: { run(): Promise<void>; plan: SendPlan | undefined }[] = [];
   #closed = false;
 
   constructor(options: SMTPOptions = {}) {
@@ -199,9 +201,8 @@ export class SMTP {
     content: Content,
     options: SendOptions = {},
   ): Promise<SendResult> {
-    return this.#serial(() =>
-      sendComposed(this.#session("MAIL"), { from: fromAddr, to, cc, bcc, subject, content, options }),
-    );
+    const plan = planComposed({ from: fromAddr, to, cc, bcc, subject, content, options });
+    return this.#serial(() => plan.run(this.#session("MAIL")), plan);
   }
 
   /** One transaction with a message the caller built completely; only line ends and wire rules are applied. */
@@ -211,7 +212,8 @@ export class SMTP {
     message: Content,
     options: RawSendOptions = {},
   ): Promise<SendResult> {
-    return this.#serial(() => sendRawMessage(this.#session("MAIL"), fromAddr, recipients, message, options));
+    const plan = planRaw(fromAddr, recipients, message, options);
+    return this.#serial(() => plan.run(this.#session("MAIL")), plan);
   }
 
   /** NOOP. */
@@ -244,15 +246,44 @@ export class SMTP {
 
   // ---- internals ----
 
-  #serial<T>(step: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(step, step);
-    this.#tail = run.catch(() => undefined);
-    return run;
+  /** Runs calls one at a time, in the order they were made. */
+  #serial<T>(step: () => Promise<T>, plan?: SendPlan): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#operations.push({
+        plan,
+        run: async () => {
+          try {
+            resolve(await step());
+          } catch (error) {
+            reject(error);
+          }
+        },
+      });
+      if (this.#operations.length === 1) void this.#drain();
+    });
   }
 
-  #session(stage: SMTPStage) {
+  async #drain(): Promise<void> {
+    while (this.#operations.length > 0) {
+      await this.#operations[0]!.run();
+      this.#operations.shift();
+    }
+  }
+
+  /** The send queued right behind the running call, prepared; undefined when the next call is not a send. */
+  #nextQueued(session: Session): PreparedTransaction | undefined {
+    const plan = this.#operations[1]?.plan;
+    if (plan === undefined) return undefined;
+    try {
+      return plan.prepare(session).transaction;
+    } catch {
+      return undefined; // it fails with its own error when its turn comes
+    }
+  }
+
+  #session(stage: SMTPStage): Session {
     const connection = this.#ready(stage);
-    return {
+    const session: Session = {
       connection,
       capabilities: this.#capabilities,
       lmtp: this.#options.lmtp ?? false,
@@ -260,6 +291,8 @@ export class SMTP {
       timeouts: this.#timeouts,
       clientName: this.#clientName ?? "localhost",
     };
+    session.nextQueued = () => this.#nextQueued(session);
+    return session;
   }
 
   #ready(stage: SMTPStage): Connection {

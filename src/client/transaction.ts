@@ -14,6 +14,11 @@ export interface Session {
   secure: boolean;
   timeouts: { greeting: number; command: number; data: number };
   clientName: string;
+  /**
+   * The next queued send, prepared, when one is waiting behind this one (RFC 2920 §3.1: its envelope may
+   * ride in the same write as this message's end of data). Undefined when nothing is queued.
+   */
+  nextQueued?: (() => PreparedTransaction | undefined) | undefined;
 }
 
 export interface Envelope {
@@ -42,20 +47,48 @@ export interface TransactionResult {
 
 type EnvelopeOptions = Pick<SendOptions, "dsn" | "requireTLS">;
 
+/** One transaction, validated and ready to run. */
+export interface PreparedTransaction {
+  envelope: Envelope;
+  message: OutgoingMessage;
+  options: EnvelopeOptions;
+  /** Set when the envelope (MAIL, RCPT..., DATA) already went out with the previous message's end of data. */
+  early?: { mail: Promise<Reply>; rcpts: Promise<Reply>[]; data: Promise<Reply> } | undefined;
+}
+
+/** Builds the envelope commands; throws (EINPUT, EENVELOPE, EMESSAGE) before anything is registered or written. */
+function envelopeCommands(session: Session, tx: PreparedTransaction): { mail: commands.Command; rcpts: commands.Command[] } {
+  const mail = commands.mailFrom(tx.envelope.from, mailParameters(session, tx.envelope, tx.message, tx.options));
+  const rcpts = tx.envelope.recipients.map((r) =>
+    commands.rcptTo(r, rcptParameters(session.capabilities, r, tx.options)),
+  );
+  return { mail, rcpts };
+}
+
+/**
+ * Registers the reply waiters for a pipelined envelope flight (MAIL, every RCPT, DATA) and returns the
+ * commands to write. Only for PIPELINING without CHUNKING. Throws before registering anything when the
+ * transaction cannot be built.
+ */
+function launchEnvelope(session: Session, tx: PreparedTransaction): commands.Command[] {
+  const { mail, rcpts } = envelopeCommands(session, tx);
+  const { connection } = session;
+  const t = session.timeouts.command;
+  const mailP = connection.expect("MAIL", t);
+  const rcptPs = rcpts.map(() => connection.expect("RCPT", t));
+  const dataP = connection.expect("DATA", t);
+  tx.early = { mail: mailP, rcpts: rcptPs, data: dataP };
+  return [mail, ...rcpts, commands.data()];
+}
+
 /**
  * Runs one mail transaction: MAIL, RCPT for every recipient, then DATA (dot-stuffed) or BDAT (CHUNKING).
  * With PIPELINING the envelope and DATA (or the first BDAT) go in one write; every reply is still checked
- * (RFC 2920). A refused transaction is reset (RSET) so the session stays usable.
+ * (RFC 2920). A transaction refused before its end is reset (RSET) so the session stays usable.
  */
-export async function runTransaction(
-  session: Session,
-  envelope: Envelope,
-  message: OutgoingMessage,
-  options: EnvelopeOptions = {},
-): Promise<TransactionResult> {
+export async function runTransaction(session: Session, tx: PreparedTransaction): Promise<TransactionResult> {
+  const { envelope, message } = tx;
   const { connection, capabilities } = session;
-  const mail = commands.mailFrom(envelope.from, mailParameters(session, envelope, message, options));
-  const rcpts = envelope.recipients.map((r) => commands.rcptTo(r, rcptParameters(capabilities, r, options)));
   const chunking = capabilities.chunking;
   // LMTP with BDAT answers once per accepted recipient after the last chunk: the envelope must be known
   // before that count can be awaited, so there the envelope is not pipelined with the chunks.
@@ -66,18 +99,21 @@ export async function runTransaction(
   let mailReply: Reply;
   const rcptReplies: Reply[] = [];
   let dataReply: Promise<Reply> | undefined;
-  if (pipelining) {
+  if (pipelining && chunking) {
+    // The envelope rides with the first BDAT chunk (written by sendChunked); nothing is awaited before it.
+    const { mail, rcpts } = envelopeCommands(session, tx);
     const mailP = connection.expect("MAIL", t);
     const rcptPs = rcpts.map(() => connection.expect("RCPT", t));
-    if (!chunking) dataReply = connection.expect("DATA", t);
-    if (chunking) {
-      // The envelope rides with the first BDAT chunk (written by sendChunks); nothing is awaited before it.
-      return await sendChunked(session, envelope, message, [mail, ...rcpts], mailP, rcptPs);
-    }
-    connection.writeCommands([mail, ...rcpts, commands.data()]);
-    mailReply = await mailP;
-    for (const p of rcptPs) rcptReplies.push(await p);
+    return await sendChunked(session, envelope, message, [mail, ...rcpts], mailP, rcptPs);
+  }
+  if (pipelining) {
+    if (tx.early === undefined) connection.writeCommands(launchEnvelope(session, tx));
+    const early = tx.early!;
+    dataReply = early.data;
+    mailReply = await early.mail;
+    for (const p of early.rcpts) rcptReplies.push(await p);
   } else {
+    const { mail, rcpts } = envelopeCommands(session, tx);
     mailReply = await connection.command(mail, "MAIL", t);
     if (isPositive(mailReply)) {
       for (const rcpt of rcpts) rcptReplies.push(await connection.command(rcpt, "RCPT", t));
@@ -130,7 +166,23 @@ export async function runTransaction(
     const finals = expectFinal(session, accepted.length);
     connection.log("C", `<message: ${written} octets>`);
     connection.log("C", ".");
-    await connection.write(stuffer.end());
+    // RFC 2920 §3.1: a queued send's envelope may follow the end of data in the same write, so a
+    // caller with several messages queued pays one round trip per message.
+    const next = pipelining && !chunking ? session.nextQueued?.() : undefined;
+    let nextFlight: commands.Command[] = [];
+    if (next !== undefined && next.early === undefined) {
+      try {
+        nextFlight = launchEnvelope(session, next);
+      } catch {
+        // that send fails on its own when its turn comes; this one is unaffected
+      }
+    }
+    const socket = connection.socket;
+    socket.cork();
+    const wait = connection.write(stuffer.end());
+    if (nextFlight.length > 0) connection.writeCommands(nextFlight);
+    socket.uncork();
+    if (wait) await wait;
     return await finish(session, finals, accepted, rejected);
   } finally {
     deadline.clear();
@@ -297,7 +349,8 @@ async function finish(
     const reply = replies[0]!;
     if (isPositive(reply)) return { accepted, rejected, reply };
     fatalIf421(session.connection, reply, "END");
-    await resetQuietly(session);
+    // No RSET: the reply to the end of data ends the transaction either way (RFC 5321 §4.1.1.4), and the
+    // next queued transaction may already have started.
     throw withRejected(replyError("EMESSAGE", "END", "the server refused the message", reply), rejected);
   }
   const lmtpAccepted: string[] = [];
@@ -311,7 +364,6 @@ async function finish(
     } else lmtpRejected.push({ recipient, reply });
   });
   if (positive === undefined) {
-    await resetQuietly(session);
     const first = replies[0]!;
     throw withRejected(
       replyError("EMESSAGE", "END", "every recipient refused the message", first),

@@ -246,7 +246,7 @@ describe("send() against a scripted server", () => {
     assert.doesNotMatch(server.received(), /SECRET BODY/);
   });
 
-  it("the message is refused after the data: EMESSAGE at END, RSET, session usable", async () => {
+  it("the message is refused after the data: EMESSAGE at END, no RSET needed, session usable", async () => {
     const { smtp, server } = await session(
       ["PIPELINING"],
       [
@@ -254,7 +254,6 @@ describe("send() against a scripted server", () => {
         { expect: "RCPT TO:<b@example.net>" },
         { expect: "DATA", reply: "250 ok\r\n250 ok\r\n354 go\r\n" },
         { data: true, reply: "550 5.7.1 spam\r\n" },
-        { expect: "RSET", reply: "250 ok\r\n" },
         { expect: "NOOP", reply: "250 ok\r\n" },
       ],
     );
@@ -565,5 +564,64 @@ describe("send() against a scripted server", () => {
       server.messages[0],
       "Message-ID: <raw@x.example>\r\nSubject: raw\r\n\r\nline\r\n..\r\n...two\r\nlast\r\n.\r\n",
     );
+  });
+
+  it("queued sends: the next envelope rides with the previous end of data; each reply stays with its message", async () => {
+    const { smtp, server } = await session(
+      ["PIPELINING"],
+      [
+        { expect: "MAIL FROM:<a@example.org>" },
+        { expect: "RCPT TO:<one@example.net>" },
+        { expect: "DATA", reply: "250 ok\r\n250 ok\r\n354 go\r\n" },
+        { data: true },
+        // the server has not answered the first message yet, and the second envelope is already here
+        { expect: "MAIL FROM:<a@example.org>" },
+        { expect: "RCPT TO:<two@example.net>" },
+        { expect: "DATA", reply: "550 5.7.1 first refused\r\n250 ok\r\n250 ok\r\n354 go\r\n" },
+        { data: true },
+        { expect: "MAIL FROM:<a@example.org>" },
+        { expect: "RCPT TO:<three@example.net>" },
+        { expect: "DATA", reply: "250 second ok\r\n250 ok\r\n250 ok\r\n354 go\r\n" },
+        { data: true, reply: "250 third ok\r\n" },
+      ],
+    );
+    const results = await Promise.allSettled([
+      smtp.send("a@example.org", ["one@example.net"], [], [], "1", "first", FIXED),
+      smtp.send("a@example.org", ["two@example.net"], [], [], "2", "second", FIXED),
+      smtp.send("a@example.org", ["three@example.net"], [], [], "3", "third", FIXED),
+    ]);
+    await server.done;
+    assert.equal(results[0]!.status, "rejected");
+    const error = (results[0] as PromiseRejectedResult).reason as SMTPError;
+    assert.equal(error.code, "EMESSAGE");
+    assert.equal(error.reply?.text, "first refused");
+    assert.equal(results[1]!.status === "fulfilled" && results[1].value.reply.text, "second ok");
+    assert.equal(results[2]!.status === "fulfilled" && results[2].value.reply.text, "third ok");
+    assert.deepEqual(
+      results.map((r) => (r.status === "fulfilled" ? r.value.accepted : [])),
+      [[], ["two@example.net"], ["three@example.net"]],
+    );
+    assert.equal(server.messages.length, 3);
+    assert.match(server.messages[1]!, /\r\n\r\nsecond\r\n\.\r\n$/);
+  });
+
+  it("a queued send with bad input fails alone; the one before it is unaffected", async () => {
+    const { smtp, server } = await session(
+      ["PIPELINING"],
+      [
+        { expect: "MAIL FROM:<a@example.org>" },
+        { expect: "RCPT TO:<one@example.net>" },
+        { expect: "DATA", reply: "250 ok\r\n250 ok\r\n354 go\r\n" },
+        { data: true, reply: "250 first ok\r\n" },
+        { expect: "NOOP", reply: "250 ok\r\n" },
+      ],
+    );
+    const first = smtp.send("a@example.org", ["one@example.net"], [], [], "1", "first", FIXED);
+    const bad = smtp.send("a@example.org", ["x@example.net\r\nRSET"], [], [], "2", "second", FIXED);
+    const noop = smtp.noop();
+    assert.equal((await first).reply.text, "first ok");
+    await rejectsWith(bad, "EINPUT");
+    await noop;
+    await server.done;
   });
 });
