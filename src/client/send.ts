@@ -89,14 +89,20 @@ export function planComposed(input: ComposedSendInput): SendPlan {
 }
 
 /** sendRaw(): the caller's message as is (line ends normalised on the wire), same envelope rules. */
-export function planRaw(from: string, recipients: string[], message: Content, options: RawSendOptions): SendPlan {
+export function planRaw(
+  from: string,
+  recipients: string[],
+  message: Content,
+  options: RawSendOptions,
+): SendPlan {
   return new SendPlan((session) => {
     const envelope = buildEnvelope(session, from, recipients);
     checkDsn(options);
     if (message === null || message === undefined) throw inputError("no message content");
     const size = knownLength(message);
     const eightBit = size === undefined ? true : hasEightBit(message as string | Uint8Array);
-    const messageId = typeof message === "string" || message instanceof Uint8Array ? findMessageId(message) : "";
+    const messageId =
+      typeof message === "string" || message instanceof Uint8Array ? findMessageId(message) : "";
     return {
       transaction: { envelope, message: { chunks: toByteChunks(message), size, eightBit }, options },
       messageId: () => messageId,

@@ -23,7 +23,7 @@ import { channelBindingOf } from "../transport/channel-binding.js";
 import { defaultClientName, isValidClientName } from "../transport/client-name.js";
 import { Connection } from "../transport/connection.js";
 import type { Content, Reply, SendOptions, SendResult, SMTPOptions } from "../types.js";
-import { type RawSendOptions, type SendPlan, planComposed, planRaw } from "./send.js";
+import { planComposed, planRaw, type RawSendOptions, type SendPlan } from "./send.js";
 import type { PreparedTransaction, Session } from "./transaction.js";
 
 /** RFC 5321 §4.5.3.2 minimums: 5 min for the greeting and each command, 10 min for the end of data. */

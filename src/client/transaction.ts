@@ -57,8 +57,14 @@ export interface PreparedTransaction {
 }
 
 /** Builds the envelope commands; throws (EINPUT, EENVELOPE, EMESSAGE) before anything is registered or written. */
-function envelopeCommands(session: Session, tx: PreparedTransaction): { mail: commands.Command; rcpts: commands.Command[] } {
-  const mail = commands.mailFrom(tx.envelope.from, mailParameters(session, tx.envelope, tx.message, tx.options));
+function envelopeCommands(
+  session: Session,
+  tx: PreparedTransaction,
+): { mail: commands.Command; rcpts: commands.Command[] } {
+  const mail = commands.mailFrom(
+    tx.envelope.from,
+    mailParameters(session, tx.envelope, tx.message, tx.options),
+  );
   const rcpts = tx.envelope.recipients.map((r) =>
     commands.rcptTo(r, rcptParameters(session.capabilities, r, tx.options)),
   );
@@ -257,19 +263,24 @@ async function sendChunked(
     return wait;
   };
   try {
-    let held: Uint8Array | undefined;
-    let octets = 0;
+    // Small pieces (a composed header block, a short body) are gathered into one chunk of up to
+    // BDAT_CHUNK octets, so a small message is one BDAT ... LAST; one piece is always held back so that
+    // the last frame can say LAST.
+    let held: Uint8Array[] = [];
+    let heldOctets = 0;
     try {
       for await (const chunk of message.chunks) {
-        octets += chunk.length;
         const out = normalizer.encode(chunk);
         if (out.length === 0) continue;
-        if (held !== undefined) {
-          const wait = frame(held, false);
+        if (heldOctets > 0 && heldOctets + out.length > BDAT_CHUNK) {
+          const wait = frame(join(held, heldOctets), false);
+          held = [];
+          heldOctets = 0;
           if (wait) await wait;
           if (failedEarly) break;
         }
-        held = out; // encoders hand out fresh buffers or views of the input: safe to keep
+        held.push(out); // encoders hand out fresh buffers or views of the input: safe to keep
+        heldOctets += out.length;
       }
     } catch (cause) {
       if (cause instanceof SMTPError) throw cause;
@@ -282,14 +293,14 @@ async function sendChunked(
       throw error;
     }
     const tail = normalizer.end();
-    const last = held === undefined ? tail : concat(held, tail);
+    held.push(tail);
+    const last = join(held, heldOctets + tail.length);
     let finals: Promise<Reply>[] = [];
     if (!failedEarly) {
       finals = expectFinal(session, known ? known.accepted.length : envelope.recipients.length, "END");
       const wait = frame(last, true);
       if (wait) await wait;
     }
-    void octets;
     // ---- collect: envelope replies first, then each BDAT, then the final one(s) ----
     let accepted: string[];
     let rejected: { recipient: string; reply: Reply }[];
@@ -480,10 +491,16 @@ function errorMessage(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (b.length === 0) return a;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
+/** Octets gathered into one BDAT chunk at most (the last chunk may be larger by one source piece). */
+const BDAT_CHUNK = 256 * 1024;
+
+function join(parts: Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = Buffer.allocUnsafe(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
   return out;
 }

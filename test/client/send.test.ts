@@ -362,7 +362,7 @@ describe("send() against a scripted server", () => {
     );
   });
 
-  it("CHUNKING with a stream: several BDAT chunks, the last one LAST", async () => {
+  it("CHUNKING with a stream: small pieces gathered, large ones one BDAT each, the last one LAST", async () => {
     const { smtp, server } = await session(
       ["CHUNKING"],
       [
@@ -373,15 +373,23 @@ describe("send() against a scripted server", () => {
         { bdat: true, reply: "250 done\r\n" },
       ],
     );
+    const piece = (ch: string) => `${ch.repeat(199_999)}\n`;
     const result = await smtp.sendRaw(
       "a@example.org",
       ["b@example.net"],
-      Readable.from(["Subject: s\r\n\r\n", "part1\n", "part2\n"]),
+      Readable.from(["Subject: s\r\n\r\n", piece("a"), piece("b"), piece("c")]),
     );
     assert.equal(result.reply.text, "done");
     await server.done;
-    assert.deepEqual(server.messages, ["Subject: s\r\n\r\n", "part1\r\n", "part2\r\n"]);
-    assert.match(afterEhlo(server), /BDAT 14\r\n[\s\S]*BDAT 7\r\n[\s\S]*BDAT 7 LAST\r\n/);
+    assert.deepEqual(
+      server.messages.map((m) => m.length),
+      [14 + 200_001, 200_001, 200_001],
+    );
+    assert.equal(
+      server.messages.join(""),
+      `Subject: s\r\n\r\n${["a", "b", "c"].map((c) => `${c.repeat(199_999)}\r\n`).join("")}`,
+    );
+    assert.match(afterEhlo(server), /BDAT 200015\r\n[\s\S]*BDAT 200001\r\n[\s\S]*BDAT 200001 LAST\r\n/);
   });
 
   it("LMTP: LHLO and one reply per accepted recipient after the data", async () => {
