@@ -4,7 +4,7 @@ import { composeMessage } from "../message/compose.js";
 import { knownLength, toByteChunks } from "../message/content.js";
 import { CommandArgumentError, checkArgument } from "../protocol/commands.js";
 import type { Content, SendOptions, SendResult } from "../types.js";
-import { type Envelope, runTransaction, type Session } from "./transaction.js";
+import { type Envelope, type PreparedTransaction, runTransaction, type Session } from "./transaction.js";
 
 /** sendRaw's options: the envelope ones (the message is the caller's). */
 export type RawSendOptions = Omit<SendOptions, "headers" | "messageId" | "date">;
