@@ -1,7 +1,7 @@
 import { inputError, SMTPError } from "../errors.js";
 import { needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "../message/address.js";
 import { composeMessage } from "../message/compose.js";
-import { knownLength, toByteChunks } from "../message/content.js";
+import { toByteChunks, wireSize } from "../message/content.js";
 import { CommandArgumentError, checkArgument } from "../protocol/commands.js";
 import type { Content, SendOptions, SendResult } from "../types.js";
 import { type Envelope, type PreparedTransaction, runTransaction, type Session } from "./transaction.js";
@@ -99,7 +99,7 @@ export function planRaw(
     const envelope = buildEnvelope(session, from, recipients);
     checkDsn(options);
     if (message === null || message === undefined) throw inputError("no message content");
-    const size = knownLength(message);
+    const size = wireSize(message); // CRLF-normalised, as RFC 1870 counts
     const eightBit = size === undefined ? true : hasEightBit(message as string | Uint8Array);
     const messageId =
       typeof message === "string" || message instanceof Uint8Array ? findMessageId(message) : "";

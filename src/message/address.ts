@@ -51,6 +51,7 @@ export function parseMailbox(input: string): Mailbox {
   if (close < 0) throw inputError(`"${input}" has a "<" without ">"`);
   const inner = text.slice(angle + 1, close).trim();
   if (inner.includes("<")) throw inputError(`"${input}" has "<" inside <...>`);
+  const name = parsePhrase(text.slice(0, angle), input);
   const rest = text.slice(close + 1).trim();
   if (rest !== "") {
     throw inputError(
@@ -59,7 +60,6 @@ export function parseMailbox(input: string): Mailbox {
         : `"${input}" has text after ">"`,
     );
   }
-  const name = parsePhrase(text.slice(0, angle), input);
   const address = parseAddrSpec(inner, input);
   return name === "" ? { address } : { name, address };
 }
@@ -188,6 +188,12 @@ function hostnameProblem(domain: string): string | undefined {
   if (domain.endsWith(".")) return "it ends with a dot";
   let ascii = domain;
   if (NON_ASCII.test(domain)) {
+    // RFC 5891 §4.2.3.1: a U-label must not begin or end with a hyphen; its A-label ("xn---...")
+    // would pass the LDH check below, so look at the Unicode labels (split at every IDNA full stop).
+    for (const label of domain.split(/[.\u3002\uff0e\uff61]/)) {
+      if (label.startsWith("-") || label.endsWith("-"))
+        return `label "${label}" begins or ends with a hyphen`;
+    }
     ascii = domainToASCII(domain);
     if (ascii === "") return "it is not a valid internationalized domain name";
   }

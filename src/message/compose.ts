@@ -21,10 +21,9 @@
  */
 import { isAscii } from "node:buffer";
 import { inputError } from "../errors.js";
-import { LineEndNormalizer } from "../protocol/dot-stuff.js";
 import type { Content } from "../types.js";
 import { type Mailbox, needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "./address.js";
-import { inMemoryBytes, sliced, toByteChunks } from "./content.js";
+import { inMemoryBytes, lineStats, sliced, toByteChunks } from "./content.js";
 import { phraseForm } from "./encode-words.js";
 import {
   fieldValue,
@@ -93,7 +92,6 @@ const REFUSED = new Set([
   "content-transfer-encoding",
 ]);
 const HIDDEN = new Set(["bcc", "resent-bcc"]);
-const MAX_LINE = 998;
 
 /** Validates everything (`EINPUT`; `EENVELOPE` for an address that needs SMTPUTF8) and builds the message. */
 export function composeMessage(input: ComposeInput): ComposedMessage {
@@ -130,20 +128,20 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
       return {
         messageId: fieldValue(scan.fields, "Message-ID") ?? messageId,
         chunks: join(head, sliced(body)),
-        size: head.length + measure(slices(body)),
+        size: head.length + lineStats(body).size,
         eightBit: scan.eightBit || !isAscii(body),
         smtpUtf8: headerUtf8 || scan.eightBit,
       };
     }
-    const ascii = isAscii(bytes);
-    const plain = bytes.indexOf(0) < 0 && !hasLongLine(bytes);
-    const cte = ascii && plain ? "7bit" : plain && input.eightBitMime ? "8bit" : "quoted-printable";
+    const lines = lineStats(bytes);
+    const plain = bytes.indexOf(0) < 0 && !lines.longLine;
+    const cte = plain && isAscii(bytes) ? "7bit" : plain && input.eightBitMime ? "8bit" : "quoted-printable";
     const head = Buffer.from(plainHead(own, extra, cte), "utf8");
     const qp = cte === "quoted-printable";
     return {
       messageId,
       chunks: join(head, qp ? quotedPrintable(sliced(bytes)) : sliced(bytes)),
-      size: head.length + measure(qp ? quotedPrintableSync(bytes) : slices(bytes)),
+      size: head.length + (qp ? quotedPrintableSize(bytes) : lines.size),
       eightBit: cte === "8bit",
       smtpUtf8: headerUtf8,
     };
@@ -261,33 +259,13 @@ function* quotedPrintableSync(bytes: Uint8Array): Generator<Uint8Array> {
   yield qp.end();
 }
 
-/** Octets after CRLF normalisation, including the CRLF that the end of data gives an unfinished last line. */
-function measure(chunks: Iterable<Uint8Array>): number {
-  const normalizer = new LineEndNormalizer();
+/** Octets of the quoted-printable form (already CRLF), plus the CRLF the end of data may add. */
+function quotedPrintableSize(bytes: Uint8Array): number {
   let size = 0;
-  for (const chunk of chunks) size += normalizer.encode(chunk).length;
-  return size + normalizer.end().length;
-}
-
-/** True when a line (ended by CRLF, LF or CR) is longer than 998 octets. */
-function hasLongLine(bytes: Uint8Array): boolean {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let start = 0;
-  while (start <= buf.length) {
-    let lf = buf.indexOf(0x0a, start);
-    if (lf < 0) lf = buf.length;
-    if (lf - start > MAX_LINE) {
-      // Long between LFs: bare CRs inside may still cut it into short lines.
-      let s = start;
-      for (;;) {
-        let cr = buf.indexOf(0x0d, s);
-        if (cr < 0 || cr > lf) cr = lf;
-        if (cr - s > MAX_LINE) return true;
-        if (cr >= lf - 1) break; // no CR left before the LF, or the CR of its CRLF
-        s = cr + 1;
-      }
-    }
-    start = lf + 1;
+  let last = 0x0a;
+  for (const out of quotedPrintableSync(bytes)) {
+    size += out.length;
+    if (out.length > 0) last = out[out.length - 1]!;
   }
-  return false;
+  return last === 0x0a ? size : size + 2;
 }

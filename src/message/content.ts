@@ -80,3 +80,50 @@ async function* fromIterable(source: AsyncIterable<unknown>): AsyncGenerator<Uin
   }
   if (carry !== "") yield Buffer.from(carry, "utf8");
 }
+
+/**
+ * The size of in-memory content as RFC 1870 SIZE counts it — after CRLF normalisation, with the CRLF
+ * the end of data gives an unfinished last line, without dot-stuffing — or undefined for a stream.
+ * For `sendRaw`, where the content goes out as it is apart from line ends.
+ */
+export function wireSize(content: Content): number | undefined {
+  const bytes = inMemoryBytes(content);
+  return bytes === undefined ? undefined : lineStats(bytes).size;
+}
+
+/** RFC 5322 §2.1.1: at most 998 octets on a line, without the CRLF. */
+const MAX_LINE = 998;
+
+/**
+ * One pass over the line ends (CRLF, LF or CR) without copying: the size after CRLF normalisation,
+ * including the CRLF the end of data gives an unfinished last line (what LineEndNormalizer would
+ * write), and whether any line is longer than 998 octets.
+ */
+export function lineStats(bytes: Uint8Array): { size: number; longLine: boolean } {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = buf.length;
+  let size = n;
+  let longLine = false;
+  let start = 0;
+  let nextCR = -1;
+  let nextLF = -1;
+  while (start < n) {
+    if (nextCR < start) nextCR = buf.indexOf(0x0d, start);
+    if (nextCR < 0) nextCR = n;
+    if (nextLF < start) nextLF = buf.indexOf(0x0a, start);
+    if (nextLF < 0) nextLF = n;
+    const end = Math.min(nextCR, nextLF);
+    if (end - start > MAX_LINE) longLine = true;
+    if (end === n) {
+      size += 2; // the last line has no line end
+      break;
+    }
+    if (end === nextCR && buf[end + 1] === 0x0a) {
+      start = end + 2;
+    } else {
+      size += 1; // a bare CR or LF becomes CRLF
+      start = end + 1;
+    }
+  }
+  return { size, longLine };
+}

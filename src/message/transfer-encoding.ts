@@ -4,6 +4,8 @@
  * input anywhere gives the same output as encoding it whole. Output line ends are CRLF.
  */
 
+import { OutputPool } from "../protocol/dot-stuff.js";
+
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
@@ -14,6 +16,14 @@ const HEX = Buffer.from("0123456789ABCDEF", "latin1");
 const QP_LINE = 75;
 const NONE = -1;
 
+// Bytes kept as they are (RFC 2045 §6.7 rules 2 and 3): printable ASCII except "=", plus SPACE and TAB
+// (which are encoded only when they end a line).
+const SAFE = new Uint8Array(256);
+for (let b = 0x20; b < 0x7f; b++) SAFE[b] = b === EQ ? 0 : 1;
+SAFE[TAB] = 1;
+
+const pool = new OutputPool();
+
 /**
  * Quoted-printable for text (RFC 2045 §6.7):
  * - printable ASCII other than "=" is kept (rule 2); "=", controls and 8-bit octets become "=HH" (rule 1);
@@ -21,11 +31,14 @@ const NONE = -1;
  * - a space or TAB right before a line break (or at the end) is encoded, others are kept (rule 3);
  * - lines are at most 76 characters, with "=" soft breaks (rule 5).
  * A "." at the start of a line is left alone: the DATA encoder (DotStuffer) stuffs it on the wire.
+ *
+ * Runs of bytes that stay as they are are copied whole. A SPACE or TAB is written as it comes and
+ * re-encoded if a line break follows it; one that ends a chunk is held back until the next chunk.
  */
 export class QuotedPrintableEncoder {
   /** Characters on the current output line. */
   private col = 0;
-  /** A space or TAB held back until we know whether a line break follows it, or NONE. */
+  /** A space or TAB held back at the end of the last chunk, or NONE. */
   private ws = NONE;
   /** The last input byte was CR (already written as a hard break): skip an LF that follows. */
   private afterCR = false;
@@ -34,48 +47,54 @@ export class QuotedPrintableEncoder {
   encode(chunk: Uint8Array): Uint8Array {
     const n = chunk.length;
     // Worst case: 3 characters per byte, a 3-character soft break per 25 bytes, plus a held-back space.
-    const out = Buffer.allocUnsafe(4 * n + 8);
+    const out = pool.take(4 * n + 8);
     let o = 0;
     let col = this.col;
-    let ws = this.ws;
-    let afterCR = this.afterCR;
-    for (let i = 0; i < n; i++) {
-      const b = chunk[i]!;
-      if (afterCR) {
-        afterCR = false;
-        if (b === LF) continue;
+    let i = 0;
+    if (this.afterCR) {
+      this.afterCR = false;
+      if (n > 0 && chunk[0] === LF) i = 1;
+    }
+    if (this.ws !== NONE) {
+      out[o++] = this.ws; // as if it had come in this chunk; line col < 75 when it was held
+      col++;
+      this.ws = NONE;
+    }
+    while (i < n) {
+      // Copy the longest run of safe bytes that fits on the line before a soft break.
+      const stop = Math.min(n, i + (QP_LINE - col));
+      let j = i;
+      while (j < stop && SAFE[chunk[j]!] === 1) j++;
+      if (j > i) {
+        const len = j - i;
+        if (len > 16) out.set(chunk.subarray(i, j), o);
+        else for (let k = i; k < j; k++) out[o + k - i] = chunk[k]!;
+        o += len;
+        col += len;
+        i = j;
+        if (i === n) break;
       }
+      const b = chunk[i]!;
       if (b === CR || b === LF) {
-        if (ws !== NONE) {
-          // Rule 3: whitespace at the end of a line is encoded. The last segment may use all 76.
+        const last = o > 0 ? out[o - 1]! : NONE;
+        if (col > 0 && (last === SP || last === TAB)) {
+          // Rule 3: whitespace that ends a line is encoded. The last segment of a line may use all 76.
+          o--;
+          col--;
           if (col + 3 > QP_LINE + 1) o = softBreak(out, o);
-          o = writeHex(out, o, ws);
-          ws = NONE;
+          o = writeHex(out, o, last);
         }
         out[o++] = CR;
         out[o++] = LF;
         col = 0;
-        afterCR = b === CR;
-        continue;
-      }
-      if (ws !== NONE) {
-        if (col + 1 > QP_LINE) {
-          o = softBreak(out, o);
-          col = 0;
+        i++;
+        if (b === CR) {
+          if (i === n) this.afterCR = true;
+          else if (chunk[i] === LF) i++;
         }
-        out[o++] = ws;
-        col++;
-        ws = NONE;
-      }
-      if (b === SP || b === TAB) {
-        ws = b;
-      } else if (b > 0x20 && b < 0x7f && b !== EQ) {
-        if (col + 1 > QP_LINE) {
-          o = softBreak(out, o);
-          col = 0;
-        }
-        out[o++] = b;
-        col++;
+      } else if (SAFE[b] === 1) {
+        o = softBreak(out, o); // the line is full
+        col = 0;
       } else {
         if (col + 3 > QP_LINE) {
           o = softBreak(out, o);
@@ -83,12 +102,18 @@ export class QuotedPrintableEncoder {
         }
         o = writeHex(out, o, b);
         col += 3;
+        i++;
       }
     }
+    // A space or TAB at the very end may turn out to end a line: hold it back.
+    const last = o > 0 && col > 0 ? out[o - 1]! : NONE;
+    if (last === SP || last === TAB) {
+      this.ws = last;
+      o--;
+      col--;
+    }
     this.col = col;
-    this.ws = ws;
-    this.afterCR = afterCR;
-    return out.subarray(0, o);
+    return pool.keep(out, o);
   }
 
   /**

@@ -128,7 +128,7 @@ class CrlfEncoder {
     this.lineStart = lineStart;
     if (out === undefined) return input;
     o = copyRun(chunk, copied, n, out, o);
-    return commit(out, o);
+    return pool.keep(out, o);
   }
 
   /** Forgets all state, ready for a new message. */
@@ -151,27 +151,40 @@ class CrlfEncoder {
   }
 }
 
-// Output buffers are carved from a shared slab, like Buffer's own pool: a chunk reserves the worst case
-// (2n + 1: every byte doubled, plus a carried LF) but the slab advances only by what was written. This
-// avoids one large allocation per chunk (above 128 KiB each would be a fresh mmap and munmap).
-const SLAB_SIZE = 1024 * 1024;
-let slab = new Uint8Array(0);
-let slabUsed = 0;
+/**
+ * Output memory for the streaming encoders, carved from shared slabs as Buffer's own pool does: an
+ * encoder reserves the worst case for a chunk with `take(max)` but keeps only what it wrote with
+ * `keep(out, used)`, so the slab advances by that. This avoids one large allocation per chunk (a 2×
+ * or 4× reserve for a 64 KiB chunk is over glibc's 128 KiB mmap threshold: an mmap and munmap each).
+ * Kept bytes are never written again; a slab is freed once every output cut from it is.
+ */
+export class OutputPool {
+  private slab = new Uint8Array(0);
+  private used = 0;
 
-/** Room for the output of n input bytes, at the slab's free end. */
-function allocate(n: number): Uint8Array {
-  const need = 2 * n + 1;
-  if (slab.length - slabUsed < need) {
-    slab = Buffer.allocUnsafeSlow(Math.max(SLAB_SIZE, need));
-    slabUsed = 0;
+  constructor(private readonly slabSize = 1024 * 1024) {}
+
+  /** Room for up to `max` bytes at the slab's free end. */
+  take(max: number): Uint8Array {
+    if (this.slab.length - this.used < max) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(this.slabSize, max));
+      this.used = 0;
+    }
+    return this.slab.subarray(this.used, this.used + max);
   }
-  return slab.subarray(slabUsed, slabUsed + need);
+
+  /** Keeps the first `used` bytes of what `take` gave; the rest stays free. */
+  keep(out: Uint8Array, used: number): Uint8Array {
+    if (out.buffer === this.slab.buffer) this.used += (used + 7) & ~7;
+    return out.subarray(0, used);
+  }
 }
 
-/** Keeps the first `used` bytes of an allocate()d buffer; the rest of the slab stays free. */
-function commit(out: Uint8Array, used: number): Uint8Array {
-  if (out.buffer === slab.buffer) slabUsed += (used + 7) & ~7;
-  return out.subarray(0, used);
+const pool = new OutputPool();
+
+/** Room for the output of n input bytes: each byte grows to at most 2, plus a carried LF. */
+function allocate(n: number): Uint8Array {
+  return pool.take(2 * n + 1);
 }
 
 /** Copies chunk[from, to) into out at o; returns the new write position. */
