@@ -25,3 +25,7 @@ export type {
   SMTPTimeouts,
   TranscriptEntry,
 } from "./types.js";
+export { connect } from "./api/connect.js";
+export type { ConnectOptions, Security } from "./api/connect.js";
+export { sendMail } from "./api/send-mail.js";
+export type { MailOptions } from "./api/send-mail.js";

@@ -3,7 +3,7 @@
 import net from "node:net";
 import type tls from "node:tls";
 import { SMTP } from "../client/smtp.js";
-import { SMTPError, type SMTPErrorCode, type SMTPStage, describeReply } from "../errors.js";
+import { describeReply, SMTPError, type SMTPErrorCode, type SMTPStage } from "../errors.js";
 import type { Reply, SMTPOptions, TranscriptEntry } from "../types.js";
 
 /**
@@ -95,22 +95,26 @@ export function planConnection(options: ConnectOptions): ConnectPlan {
   if (typeof options?.host !== "string" || options.host.length === 0) throw bad("host is required");
   // "[::1]" is how people write IPv6 hosts next to a port; net.connect wants the bare address
   const host = /^\[.*\]$/.test(options.host) ? options.host.slice(1, -1) : options.host;
-  if (/[\s\x00-\x1f\x7f]/.test(host)) throw bad(`host ${JSON.stringify(options.host)} contains spaces or control characters`);
+  if (/[\s\x00-\x1f\x7f]/.test(host))
+    throw bad(`host ${JSON.stringify(options.host)} contains spaces or control characters`);
   if (options.security !== undefined && !SECURITY_MODES.includes(options.security)) {
     throw bad(`security must be one of ${SECURITY_MODES.map((m) => `"${m}"`).join(", ")}`);
   }
-  if (options.port !== undefined && !(Number.isInteger(options.port) && options.port > 0 && options.port < 65536)) {
-    throw bad(`port ${String(options.port)} is not a TCP port (1-65535)`);
+  const explicitPort = options.port;
+  if (
+    explicitPort !== undefined &&
+    !(Number.isInteger(explicitPort) && explicitPort > 0 && explicitPort < 65536)
+  ) {
+    throw bad(`port ${String(explicitPort)} is not a TCP port (1-65535)`);
   }
   const port = options.port ?? (options.security === "tls" ? SUBMISSIONS_PORT : SUBMISSION_PORT);
   const security = options.security ?? (port === SUBMISSIONS_PORT ? "tls" : "starttls");
   const connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
-  if (!(Number.isFinite(connectTimeout) && connectTimeout > 0)) throw bad("connectTimeout must be a positive number of ms");
-  if (options.auth !== undefined) {
-    const { username, password } = options.auth;
-    if (typeof username !== "string" || typeof password !== "string") {
-      throw bad("auth needs a username and a password (strings)");
-    }
+  if (!(Number.isFinite(connectTimeout) && connectTimeout > 0))
+    throw bad("connectTimeout must be a positive number of ms");
+  const auth = options.auth;
+  if (auth && (typeof auth.username !== "string" || typeof auth.password !== "string")) {
+    throw bad("auth needs a username and a password (strings)");
   }
   return { host, port, security, connectTimeout, tls: tlsOptionsFor(host, options.tls) };
 }
@@ -120,7 +124,10 @@ export function planConnection(options: ConnectOptions): ConnectPlan {
  * the certificate's IP entries and never sent as SNI, RFC 6066 §3); TLS 1.2 is the floor. The caller's
  * options win, so they may pin a `servername`, add a `ca`, or lower `minVersion`.
  */
-export function tlsOptionsFor(host: string, callerTls: tls.ConnectionOptions | undefined): tls.ConnectionOptions {
+export function tlsOptionsFor(
+  host: string,
+  callerTls: tls.ConnectionOptions | undefined,
+): tls.ConnectionOptions {
   const name = host.replace(/\.$/, "");
   return {
     ...(net.isIP(name) === 0 ? { servername: name } : {}),
@@ -135,10 +142,15 @@ export function tlsOptionsFor(host: string, callerTls: tls.ConnectionOptions | u
  * turn), bounded by `timeoutMs`. Rejects with ECONNECTION (stage CONNECT) naming every address tried and why
  * each failed, or EABORT. The socket is destroyed on failure.
  */
-export function openSocket(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<net.Socket> {
+export function openSocket(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(new SMTPError("EABORT", "aborted by the caller", { stage: "CONNECT", cause: signal.reason, temporary: false }));
+      reject(aborted(signal));
       return;
     }
     const tried = new Map<string, string>(); // "address:port" -> what happened
@@ -163,8 +175,7 @@ export function openSocket(host: string, port: number, timeoutMs: number, signal
     };
     const onConnect = (): void => settle(undefined);
     const onError = (error: Error): void => settle(connectFailure(host, port, error, tried));
-    const onAbort = (): void =>
-      settle(new SMTPError("EABORT", "aborted by the caller", { stage: "CONNECT", cause: signal?.reason, temporary: false }));
+    const onAbort = (): void => settle(aborted(signal));
     const timer = setTimeout(() => {
       const list = tried.size > 0 ? ` (tried ${describeTried(tried)})` : "";
       settle(
@@ -184,6 +195,14 @@ export function openSocket(host: string, port: number, timeoutMs: number, signal
   });
 }
 
+function aborted(signal: AbortSignal | undefined): SMTPError {
+  return new SMTPError("EABORT", "aborted by the caller", {
+    stage: "CONNECT",
+    cause: signal?.reason,
+    temporary: false,
+  });
+}
+
 /** The ECONNECTION for a failed TCP connect: every address tried and its error. */
 function connectFailure(host: string, port: number, error: Error, tried: Map<string, string>): SMTPError {
   const code = (error as NodeJS.ErrnoException).code;
@@ -195,10 +214,14 @@ function connectFailure(host: string, port: number, error: Error, tried: Map<str
     });
   }
   // With several addresses Node reports an AggregateError whose `errors` carry address and port each.
-  const parts = error instanceof AggregateError ? (error.errors as NodeJS.ErrnoException[]) : [error as NodeJS.ErrnoException];
+  const parts =
+    error instanceof AggregateError
+      ? (error.errors as NodeJS.ErrnoException[])
+      : [error as NodeJS.ErrnoException];
   for (const part of parts) {
     const address = (part as { address?: string }).address;
-    if (address) tried.set(endpoint(address, (part as { port?: number }).port ?? port), part.code ?? part.message);
+    if (address)
+      tried.set(endpoint(address, (part as { port?: number }).port ?? port), part.code ?? part.message);
   }
   const list = tried.size > 0 ? describeTried(tried) : `${endpoint(host, port)} ${code ?? error.message}`;
   return new SMTPError(
@@ -216,6 +239,22 @@ function describeTried(tried: Map<string, string>): string {
   return [...tried].map(([where, what]) => `${where} ${what}`).join(", ");
 }
 
+/** What to change, for each refusal connect() turns into an error. */
+const ADVICE = {
+  hello: "set clientName to a name the server accepts (a fully qualified domain name or an address literal)",
+  noStarttls:
+    `security "starttls" requires it; use security "tls" (port 465) if the server has implicit TLS, ` +
+    `or "starttls-if-offered"/"none" only on a network you trust`,
+  starttlsRefused: `retry later, or use security "tls" on port 465 if the server has it`,
+  credentials: "check the user name and password (or the mechanism)",
+  clearIfOffered:
+    `the server does not offer STARTTLS, and "starttls-if-offered" never sends credentials in clear ` +
+    `(an attacker who hid STARTTLS would read them): use security "starttls" or "tls"`,
+  clearNone:
+    `security "none" keeps the channel clear: use "starttls" or "tls", or set allowInsecureAuth ` +
+    "if you accept that anyone on the path can read the password",
+} as const;
+
 /** Greeting and hello (plain or implicit TLS), then STARTTLS per the security mode. */
 async function establish(
   smtp: SMTP,
@@ -231,31 +270,16 @@ async function establish(
   }
   if (!accepted) {
     const first = greeting();
-    if (first !== undefined && first.code !== 220) {
-      throw declined("ECONNECTION", "GREETING", "the server declined the connection", first, "");
-    }
-    throw declined(
-      "ECONNECTION",
-      "EHLO",
-      "the server refused EHLO and HELO",
-      smtp.lastReply,
-      "set clientName to a name the server accepts (a fully qualified domain name or an address literal)",
-    );
+    if (first && first.code !== 220)
+      throw declined("ECONNECTION", "GREETING", "the server declined the session", first);
+    throw declined("ECONNECTION", "EHLO", "the server refused EHLO and HELO", smtp.lastReply, ADVICE.hello);
   }
   if (plan.security !== "starttls" && plan.security !== "starttls-if-offered") return;
-  const options = smtp.getServerOptions();
-  const offered = options.some((line) => /^STARTTLS(\s|$)/i.test(line));
-  if (!offered) {
+  const extensions = smtp.getServerOptions();
+  if (!extensions.some((line) => /^STARTTLS(\s|$)/i.test(line))) {
     if (plan.security === "starttls-if-offered") return; // documented: open to downgrade
-    const listed = options.length > 0 ? options.join(", ") : "no extensions";
-    throw declined(
-      "ETLS",
-      "STARTTLS",
-      `the server does not offer STARTTLS (its EHLO lists: ${listed})`,
-      smtp.lastReply,
-      `security "starttls" requires it; use security "tls" (port 465) if the server has implicit TLS, ` +
-        `or "starttls-if-offered"/"none" only on a network you trust`,
-    );
+    const what = `the server does not offer STARTTLS (its EHLO lists: ${extensions.join(", ") || "nothing"})`;
+    throw declined("ETLS", "STARTTLS", what, smtp.lastReply, ADVICE.noStarttls);
   }
   let upgraded: boolean;
   try {
@@ -263,66 +287,53 @@ async function establish(
   } catch (error) {
     throw explainCertificate(error);
   }
-  if (!upgraded) {
-    throw declined(
-      "ETLS",
-      "STARTTLS",
-      "the server refused STARTTLS",
-      smtp.lastReply,
-      `retry later, or use security "tls" on port 465 if the server has it`,
-    );
-  }
+  if (!upgraded)
+    throw declined("ETLS", "STARTTLS", "the server refused STARTTLS", smtp.lastReply, ADVICE.starttlsRefused);
 }
 
 /** AUTH, never over a clear channel unless security is "none" and the caller set allowInsecureAuth. */
 async function login(smtp: SMTP, plan: ConnectPlan, options: ConnectOptions): Promise<void> {
   const auth = options.auth!;
   if (!smtp.secure && !(plan.security === "none" && options.allowInsecureAuth)) {
-    const why =
-      plan.security === "starttls-if-offered"
-        ? `the server does not offer STARTTLS, and "starttls-if-offered" never sends credentials in clear ` +
-          `(an attacker who hid STARTTLS would read them): use security "starttls" or "tls"`
-        : `security "none" keeps the channel clear: use "starttls" or "tls", or set allowInsecureAuth ` +
-          "if you accept that anyone on the path can read the password";
-    throw new SMTPError("EAUTH", `refusing to authenticate over a clear channel: ${why}`, {
-      stage: "AUTH",
-      temporary: false,
-    });
+    const why = plan.security === "starttls-if-offered" ? ADVICE.clearIfOffered : ADVICE.clearNone;
+    const message = `refusing to authenticate over a clear channel: ${why}`;
+    throw new SMTPError("EAUTH", message, { stage: "AUTH", temporary: false });
   }
   const ok = await smtp.authenticate(auth.username, auth.password, auth.type ?? SMTP.AUTH_DEFAULT);
-  if (!ok) {
+  if (!ok)
     throw declined(
       "EAUTH",
       "AUTH",
       "the server declined the credentials",
       smtp.lastReply,
-      "check the user name and password (or the mechanism)",
+      ADVICE.credentials,
     );
-  }
 }
 
+/** The error for a refusal: what was refused, the server's reply, and what to change. */
 function declined(
   code: SMTPErrorCode,
   stage: SMTPStage,
   what: string,
   reply: Reply | undefined,
-  advice: string,
-): SMTPError {
+  advice = "",
+) {
   const said = reply ? `: ${describeReply(reply)}` : "";
   return new SMTPError(code, `${what}${said}${advice ? `; ${advice}` : ""}`, { stage, reply });
 }
 
-/** Adds "what to change" to a failure while opening: wrong TLS mode for the port, certificate trouble. */
-function explainOpening(error: unknown, plan: ConnectPlan): unknown {
+/**
+ * Adds "what to change" to a failure while opening the session: the wrong TLS mode for the port (a TLS
+ * handshake answered in clear text; no greeting in clear), or a certificate that does not verify.
+ */
+export function explainOpening(error: unknown, plan: ConnectPlan): unknown {
   if (!(error instanceof SMTPError)) return error;
   if (error.code === "ETLS" && plan.security === "tls" && metPlainText(error)) {
-    return amend(
-      error,
-      `port ${plan.port} speaks plain SMTP, not implicit TLS (the TLS handshake got clear text back): ` +
-        `use security "starttls"`,
-    );
+    const what = `port ${plan.port} speaks plain SMTP, not implicit TLS (the TLS handshake got clear text back)`;
+    return amend(error, `${what}: use security "starttls"`);
   }
-  if (error.code === "ETIMEDOUT" && error.stage === "GREETING" && plan.security !== "tls") {
+  // no greeting, or the connection closed without one: a server on an implicit-TLS port waits for a ClientHello
+  if (error.stage === "GREETING" && error.reply === undefined && plan.security !== "tls") {
     const advice =
       plan.port === SUBMISSIONS_PORT
         ? `port 465 expects the client to start TLS first: use security "tls"`
@@ -334,36 +345,28 @@ function explainOpening(error: unknown, plan: ConnectPlan): unknown {
 
 /** OpenSSL's words for a TLS record that is really text such as "220 mail.example ESMTP". */
 function metPlainText(error: SMTPError): boolean {
-  const seen = new Set<unknown>();
-  for (let e: unknown = error; e instanceof Error && !seen.has(e); e = e.cause) {
-    seen.add(e);
-    const code = (e as NodeJS.ErrnoException).code ?? "";
-    if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|UNKNOWN_PROTOCOL|RECORD_LAYER_FAILURE/.test(code)) return true;
-    if (/wrong version number|packet length too long|unknown protocol/i.test(e.message)) return true;
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    const text = `${(e as NodeJS.ErrnoException).code ?? ""} ${e.message}`;
+    if (/WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|UNKNOWN_PROTOCOL|RECORD_LAYER_FAILURE/i.test(text))
+      return true;
+    if (/wrong version number|packet length too long|unknown protocol/i.test(text)) return true;
   }
   return false;
 }
 
-const CERTIFICATE_ERRORS = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "CERT_HAS_EXPIRED",
-  "CERT_NOT_YET_VALID",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
+const TRUST_ERRORS =
+  /^(UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT)$/;
 
 function explainCertificate(error: unknown): unknown {
   if (!(error instanceof SMTPError) || error.code !== "ETLS") return error;
-  const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
-  if (code === undefined || !CERTIFICATE_ERRORS.has(code)) return error;
-  const advice =
-    code === "ERR_TLS_CERT_ALTNAME_INVALID"
-      ? "connect by a name the certificate carries, or set tls.servername to it"
-      : code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID"
-        ? "the server's certificate is outside its validity period; the server must renew it"
-        : "the certificate does not chain to a trusted CA: pass the server's CA in tls.ca";
+  const code = (error.cause as NodeJS.ErrnoException | undefined)?.code ?? "";
+  let advice: string;
+  if (TRUST_ERRORS.test(code))
+    advice = "the certificate does not chain to a trusted CA: pass the server's CA in tls.ca";
+  else if (code === "ERR_TLS_CERT_ALTNAME_INVALID") advice = "connect by a name the certificate carries";
+  else if (code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID")
+    advice = "the server must renew its certificate";
+  else return error;
   return amend(error, `${error.message} (${code}); ${advice}`);
 }
 

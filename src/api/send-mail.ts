@@ -23,7 +23,8 @@ export interface MailOptions {
 /**
  * Connects (see connect()), sends one message and closes the connection — also after a failure. Resolves
  * with the SendResult; rejects with the SMTPError of the step that failed (a failure to close afterwards
- * never replaces it, nor fails a send that succeeded).
+ * never replaces it, nor fails a send that succeeded). A content stream is left as it is when the
+ * connection fails before the message is sent: the caller who opened it closes it.
  */
 export async function sendMail(options: ConnectOptions & MailOptions): Promise<SendResult> {
   const { from, to, cc, bcc, subject, content, options: sendOptions, ...connectOptions } = options;
@@ -32,7 +33,9 @@ export async function sendMail(options: ConnectOptions & MailOptions): Promise<S
   const bccList = asList(bcc);
   if (toList.length + ccList.length + bccList.length === 0) {
     // caught here so that no connection is opened for nothing; send() checks every other input rule
-    throw new SMTPError("EINPUT", "no recipients: give at least one address in to, cc or bcc", { temporary: false });
+    throw new SMTPError("EINPUT", "no recipients: give at least one address in to, cc or bcc", {
+      temporary: false,
+    });
   }
   const smtp = await connect(connectOptions);
   try {

@@ -30,6 +30,7 @@ export const CONNECTION_FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;
 
+/** Help text for CONNECTION_FLAGS. */
 export const CONNECTION_HELP = `  --host H               server host name or IP address (required)
   --port P               default 587, or 465 with --security tls
   --security MODE        starttls (default; required) | tls (default on 465) | starttls-if-offered | none
@@ -57,16 +58,23 @@ export function parse(argv: string[], options: NonNullable<ParseArgsConfig["opti
   }
 }
 
+/** A string flag's value. */
 export function str(values: Values, name: string): string | undefined {
   const v = values[name];
   return typeof v === "string" ? v : undefined;
 }
 
+/** A repeatable string flag's values. */
 export function list(values: Values, name: string): string[] {
   const v = values[name];
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : [];
+  return Array.isArray(v)
+    ? v.filter((x): x is string => typeof x === "string")
+    : typeof v === "string"
+      ? [v]
+      : [];
 }
 
+/** A string flag that must be given (usage error otherwise). */
 export function required(values: Values, name: string): string {
   const v = str(values, name);
   if (v === undefined || v === "") throw new CliError(EXIT.USAGE, `--${name} is required (see --help)`);
@@ -78,7 +86,10 @@ export function readInputFile(path: string, flag: string): Buffer {
   try {
     return readFileSync(path);
   } catch (error) {
-    throw new CliError(EXIT.NO_INPUT, `cannot read ${flag} ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+    throw new CliError(
+      EXIT.NO_INPUT,
+      `cannot read ${flag} ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+    );
   }
 }
 
@@ -180,18 +191,31 @@ export function describeFailure(
   error: unknown,
   transcript: Transcript | undefined,
 ): { line: string; exitCode: number } {
-  if (error instanceof CliError) return { line: `smtpkit ${command}: ${error.message}`, exitCode: error.exitCode };
+  if (error instanceof CliError)
+    return { line: `smtpkit ${command}: ${error.message}`, exitCode: error.exitCode };
   const exitCode = exitCodeFor(error, transcript?.tlsUp ?? false);
   const raw = error instanceof Error ? error.message : String(error);
-  let message = raw.replace(/\s*[\r\n]+\s*/g, " / ");
+  let message = forTheCommandLine(raw.replace(/\s*[\r\n]+\s*/g, " / "));
   if (transcript) message = transcript.scrub(message);
   const advice = ADVICE[exitCode];
   const hasAdvice = /\b(use|check|set|pass|retry|raise|connect by)\b/i.test(message);
   let line = `smtpkit ${command}: ${stageName(exitCode)} failed: ${message}`;
   if (advice && !hasAdvice) line += ` (${advice})`;
   if (error instanceof SMTPError) {
+    const code = error.reply?.code ?? 0;
     if (error.deliveryUnknown) line += " [the message may have been delivered: check before sending again]";
-    else if (error.temporary && exitCode !== EXIT.USAGE) line += " [temporary: may work later]";
+    else if (code >= 400 && code < 500) line += " [temporary (4xx): may work later]";
   }
   return { line, exitCode };
+}
+
+/** The library's advice names options; on the command line the same advice names flags. */
+function forTheCommandLine(message: string): string {
+  return message
+    .replace(/\bsecurity "([a-z-]+)"/g, "--security $1")
+    .replace(/"(starttls-if-offered|none)"/g, "$1")
+    .replace(/\bin tls\.ca\b/g, "with --tls-ca")
+    .replace(/\bset clientName\b/g, "use --client-name")
+    .replace(/\braise connectTimeout\b/g, "raise --timeout")
+    .replace(/, or set allowInsecureAuth if you accept that anyone on the path can read the password/g, "");
 }

@@ -57,7 +57,8 @@ export async function startDemoServer(): Promise<DemoServer> {
         auth.username === user.username &&
         sameText(auth.password ?? "", user.password);
       if (ok) callback(null, { user: user.username });
-      else callback(Object.assign(new Error("5.7.8 Authentication credentials invalid"), { responseCode: 535 }));
+      else
+        callback(Object.assign(new Error("5.7.8 Authentication credentials invalid"), { responseCode: 535 }));
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];

@@ -99,7 +99,7 @@ export const ADVICE: Readonly<Partial<Record<number, string>>> = {
   [EXIT.SENDER]: "check --from (many servers require it to match --user)",
   [EXIT.RECIPIENTS]: "check the --to/--cc/--bcc addresses",
   [EXIT.AUTH]: "check --user, the password and --auth",
-  [EXIT.TLS]: "check --security and --port (465 is \"tls\", 587 is \"starttls\"), or --tls-ca",
+  [EXIT.TLS]: 'check --security and --port (465 is "tls", 587 is "starttls"), or --tls-ca',
   [EXIT.HELLO_AFTER_TLS]: "try --client-name with this host's fully qualified name",
 };
 

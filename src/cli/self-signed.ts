@@ -1,7 +1,7 @@
 // A minimal self-signed X.509 v3 certificate (RFC 5280) for the demo's loopback server, built with
 // node:crypto alone: Node 20 can parse certificates (X509Certificate) but has no API to create one.
 // ECDSA P-256 with SHA-256 (RFC 5758 §3.2), subjectAltName localhost/127.0.0.1/::1, serverAuth only.
-import { X509Certificate, generateKeyPairSync, randomBytes, sign } from "node:crypto";
+import { generateKeyPairSync, randomBytes, sign, X509Certificate } from "node:crypto";
 
 /** A certificate and its private key, PEM encoded, ready for tls.createServer / smtp-server. */
 export interface SelfSigned {
@@ -59,7 +59,9 @@ function time(date: Date): Buffer {
   const iso = date.toISOString(); // 2026-11-29T22:15:00.000Z
   const digits = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
   const year = date.getUTCFullYear();
-  return year < 2050 ? tlv(0x17, Buffer.from(digits.slice(2), "ascii")) : tlv(0x18, Buffer.from(digits, "ascii"));
+  return year < 2050
+    ? tlv(0x17, Buffer.from(digits.slice(2), "ascii"))
+    : tlv(0x18, Buffer.from(digits, "ascii"));
 }
 
 function ipBytes(address: string): Buffer {
@@ -69,7 +71,9 @@ function ipBytes(address: string): Buffer {
     const h = head ? head.split(":") : [];
     const t = tail ? tail.split(":") : [];
     const groups = address.includes("::") ? [...h, ...Array(8 - h.length - t.length).fill("0"), ...t] : h;
-    return Buffer.from(groups.flatMap((g) => [(Number.parseInt(g, 16) >> 8) & 0xff, Number.parseInt(g, 16) & 0xff]));
+    return Buffer.from(
+      groups.flatMap((g) => [(Number.parseInt(g, 16) >> 8) & 0xff, Number.parseInt(g, 16) & 0xff]),
+    );
   }
   return Buffer.from(address.split(".").map(Number));
 }

@@ -5,10 +5,9 @@ import { sendMail } from "../api/send-mail.js";
 import type { Content, SendResult } from "../types.js";
 import {
   AUTH_BY_NAME,
+  CliError,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
-  CliError,
-  Transcript,
   connectionOptions,
   describeFailure,
   list,
@@ -16,9 +15,11 @@ import {
   readInputFile,
   required,
   str,
+  Transcript,
 } from "./common.js";
 import { EXIT } from "./exit-codes.js";
 
+/** `smtpkit send --help`. */
 export const SEND_HELP = `smtpkit send: send one message
 
   smtpkit send --host H [--port P] [--security MODE] [--user U [--password-env VAR | --password-file F]]
@@ -67,7 +68,8 @@ export async function runSend(argv: string[]): Promise<number> {
   const to = list(values, "to");
   const cc = list(values, "cc");
   const bcc = list(values, "bcc");
-  if (to.length + cc.length + bcc.length === 0) throw new CliError(EXIT.USAGE, "give at least one --to, --cc or --bcc");
+  if (to.length + cc.length + bcc.length === 0)
+    throw new CliError(EXIT.USAGE, "give at least one --to, --cc or --bcc");
   const user = str(values, "user");
   const authType = mechanismOf(str(values, "auth"));
   if (user === undefined && (values["password-env"] || values["password-file"] || authType !== undefined)) {
@@ -82,7 +84,10 @@ export async function runSend(argv: string[]): Promise<number> {
   try {
     const result = await sendMail({
       ...options,
-      auth: user === undefined || password === undefined ? undefined : { username: user, password, type: authType },
+      auth:
+        user === undefined || password === undefined
+          ? undefined
+          : { username: user, password, type: authType },
       logger: transcript.logger,
       from,
       to,
@@ -106,7 +111,12 @@ export async function runSend(argv: string[]): Promise<number> {
 function refusePasswordFlag(argv: string[]): void {
   for (const arg of argv) {
     if (arg === "--") return;
-    if (arg === "--password" || arg.startsWith("--password=") || arg === "--pass" || arg.startsWith("--pass=")) {
+    if (
+      arg === "--password" ||
+      arg.startsWith("--password=") ||
+      arg === "--pass" ||
+      arg.startsWith("--pass=")
+    ) {
       throw new CliError(
         EXIT.USAGE,
         "--password is refused: a password in the argument list is visible to every user of this machine " +
@@ -121,7 +131,10 @@ function mechanismOf(name: string | undefined): number | undefined {
   if (name === undefined) return undefined;
   const type = AUTH_BY_NAME.get(name.toUpperCase());
   if (type === undefined) {
-    throw new CliError(EXIT.USAGE, `--auth ${name}: unknown mechanism (${[...AUTH_BY_NAME.keys()].join(", ")})`);
+    throw new CliError(
+      EXIT.USAGE,
+      `--auth ${name}: unknown mechanism (${[...AUTH_BY_NAME.keys()].join(", ")})`,
+    );
   }
   return type;
 }
@@ -189,7 +202,9 @@ function promptHidden(prompt: string): Promise<string> {
 }
 
 /** The body: --body, --body-file (streamed; checked readable before connecting) or all of stdin. */
-async function openBody(values: Record<string, unknown>): Promise<{ content: Content; close(): Promise<void> }> {
+async function openBody(
+  values: Record<string, unknown>,
+): Promise<{ content: Content; close(): Promise<void> }> {
   if (typeof values.body === "string") return { content: values.body, close: async () => undefined };
   const file = values["body-file"];
   if (typeof file === "string") {
@@ -197,7 +212,10 @@ async function openBody(values: Record<string, unknown>): Promise<{ content: Con
     try {
       handle = await open(file, "r");
     } catch (error) {
-      throw new CliError(EXIT.NO_INPUT, `cannot read --body-file ${file}: ${(error as NodeJS.ErrnoException).code}`);
+      throw new CliError(
+        EXIT.NO_INPUT,
+        `cannot read --body-file ${file}: ${(error as NodeJS.ErrnoException).code}`,
+      );
     }
     const stream = handle.createReadStream({ autoClose: false });
     return { content: stream, close: () => handle.close().catch(() => undefined) };
@@ -209,7 +227,8 @@ async function openBody(values: Record<string, unknown>): Promise<{ content: Con
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
+  for await (const chunk of stream)
+    chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
   return Buffer.concat(chunks);
 }
 
@@ -219,8 +238,12 @@ function printResult(result: SendResult, json: boolean): void {
     return;
   }
   const reply = `${result.reply.code}${result.reply.enhancedCode ? ` ${result.reply.enhancedCode}` : ""} ${result.reply.text}`;
-  process.stdout.write(`sent ${result.messageId} to ${result.accepted.join(", ")}: ${reply.replace(/\n/g, " / ")}\n`);
+  process.stdout.write(
+    `sent ${result.messageId} to ${result.accepted.join(", ")}: ${reply.replace(/\n/g, " / ")}\n`,
+  );
   for (const { recipient, reply: refused } of result.rejected) {
-    process.stdout.write(`not accepted: ${recipient}: ${refused.code} ${refused.text.replace(/\n/g, " / ")}\n`);
+    process.stdout.write(
+      `not accepted: ${recipient}: ${refused.code} ${refused.text.replace(/\n/g, " / ")}\n`,
+    );
   }
 }

@@ -1,0 +1,199 @@
+// The built CLI against a real MTA: a private Postfix with Dovecot SASL (skipped where it cannot run).
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { fixturePath } from "../helpers/servers/common.js";
+import { type PostfixServer, postfixUnavailableReason, startPostfix } from "../helpers/servers/postfix.js";
+
+/** The repository root: the nearest folder above this file whose package.json is smtpkit's (works from
+ * test/ under tsx and from build-test/test/ compiled). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, "package.json");
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "smtpkit")
+      return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error("smtpkit's package.json not found above the test file");
+    dir = parent;
+  }
+}
+
+const BIN = join(repoRoot(), "dist", "cli", "main.js");
+const CA_FILE = fixturePath("ca.pem");
+const PASSWORD = "s3cret-Pa55word-for-tests";
+const USERS = { alice: PASSWORD };
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function smtpkit(
+  args: string[],
+  options: { env?: Record<string, string>; input?: string } = {},
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? "");
+  });
+}
+
+/** Exactly one line on stderr (the failure report). */
+function oneLine(run: Run): string {
+  const lines = run.stderr.split("\n").filter((l) => l.length > 0);
+  assert.equal(lines.length, 1, `expected one stderr line, got:\n${run.stderr}`);
+  return lines[0]!;
+}
+
+const stops: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const stop of stops) await stop();
+});
+
+const NO_POSTFIX = postfixUnavailableReason({ auth: true });
+
+describe("against Postfix + Dovecot (a real MTA)", { skip: NO_POSTFIX ?? false }, () => {
+  let postfix: PostfixServer;
+  before(async () => {
+    postfix = await startPostfix({ auth: { users: USERS }, implicitTls: true, submission: true });
+    stops.push(() => postfix.stop());
+  });
+  const base = (port: number): string[] => [
+    "--host",
+    "localhost",
+    "--port",
+    String(port),
+    "--tls-ca",
+    CA_FILE,
+  ];
+  const message = ["--from", "alice@example.test", "--to", "bob@example.test", "--subject", "via Postfix"];
+
+  it("send: STARTTLS + AUTH (the strongest mechanism: SCRAM-SHA-256) on the submission port", async () => {
+    const run = await smtpkit(
+      [
+        "send",
+        ...base(postfix.submissionPort!),
+        "--user",
+        "alice",
+        "--password-env",
+        "PW",
+        ...message,
+        "--body",
+        "hi",
+        "--verbose",
+      ],
+      { env: { PW: PASSWORD } },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^C: AUTH SCRAM-SHA-256 /m);
+    assert.ok(!run.stderr.includes(PASSWORD));
+    const [delivered] = await postfix.waitForDelivery(1);
+    assert.match(delivered!.message.toString(), /^Subject: via Postfix$/m);
+  });
+
+  it("send: implicit TLS on the wrapper-mode port; a wrong password exits 28", async () => {
+    const ok = await smtpkit(
+      [
+        "send",
+        ...base(postfix.implicitTlsPort!),
+        "--security",
+        "tls",
+        "--user",
+        "alice",
+        "--password-env",
+        "PW",
+        ...message,
+        "--body",
+        "x",
+      ],
+      { env: { PW: PASSWORD } },
+    );
+    assert.equal(ok.code, 0, ok.stderr);
+    const wrong = await smtpkit(
+      [
+        "send",
+        ...base(postfix.submissionPort!),
+        "--user",
+        "alice",
+        "--password-env",
+        "PW",
+        "--auth",
+        "plain",
+        ...message,
+        "--body",
+        "x",
+        "--verbose",
+      ],
+      { env: { PW: "not-the-Password-42" } },
+    );
+    assert.equal(wrong.code, 28, wrong.stderr);
+    assert.ok(!(wrong.stdout + wrong.stderr).includes("not-the-Password-42"));
+  });
+
+  it("send: the wrong TLS mode on each port says what to change; a refused recipient exits 24", async () => {
+    const tlsToPlain = await smtpkit([
+      "send",
+      ...base(postfix.port),
+      "--security",
+      "tls",
+      ...message,
+      "--body",
+      "x",
+    ]);
+    assert.equal(tlsToPlain.code, 29);
+    assert.match(oneLine(tlsToPlain), /use --security starttls/);
+    const plainToTls = await smtpkit([
+      "send",
+      ...base(postfix.implicitTlsPort!),
+      "--timeout",
+      "700",
+      ...message,
+      "--body",
+      "x",
+    ]);
+    assert.equal(plainToTls.code, 21);
+    assert.match(oneLine(plainToTls), /use --security tls/);
+    const refused = await smtpkit([
+      "send",
+      ...base(postfix.port),
+      ...message.slice(0, 2),
+      "--to",
+      "reject@example.test",
+      "--subject",
+      "s",
+      "--body",
+      "x",
+    ]);
+    assert.equal(refused.code, 24, refused.stderr);
+    assert.match(oneLine(refused), /550 5\.1\.1/);
+  });
+
+  it("probe: Postfix's greeting, AUTH only after TLS, TLS details", async () => {
+    const run = await smtpkit(["probe", ...base(postfix.port), "--json"]);
+    assert.equal(run.code, 0, run.stderr);
+    const report = JSON.parse(run.stdout);
+    assert.match(report.greeting.text, /ESMTP/);
+    assert.deepEqual(report.beforeTls.auth, []); // smtpd_tls_auth_only
+    assert.ok(report.afterTls.auth.includes("SCRAM-SHA-256"));
+    assert.equal(report.tls.verified, true);
+    assert.match(report.tls.certificate.subject, /CN=localhost/);
+  });
+});
