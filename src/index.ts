@@ -1,5 +1,9 @@
 // The public surface of smtpkit. Everything a user may import is re-exported here and nowhere else.
 
+export type { ConnectOptions, Security } from "./api/connect.js";
+export { connect } from "./api/connect.js";
+export type { MailOptions } from "./api/send-mail.js";
+export { sendMail } from "./api/send-mail.js";
 export {
   AUTH_CRAM_MD5,
   AUTH_DEFAULT,
@@ -25,7 +29,3 @@ export type {
   SMTPTimeouts,
   TranscriptEntry,
 } from "./types.js";
-export { connect } from "./api/connect.js";
-export type { ConnectOptions, Security } from "./api/connect.js";
-export { sendMail } from "./api/send-mail.js";
-export type { MailOptions } from "./api/send-mail.js";
