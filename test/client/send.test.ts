@@ -632,4 +632,93 @@ describe("send() against a scripted server", () => {
     await noop;
     await server.done;
   });
+
+  it("a server that stops reading the data: ETIMEDOUT at the data deadline, socket destroyed", async () => {
+    const { smtp, socket } = await session(
+      [],
+      [
+        { expect: "MAIL FROM:<a@example.org>", reply: "250 ok\r\n" },
+        { expect: "RCPT TO:<b@example.net>", reply: "250 ok\r\n" },
+        { expect: "DATA", reply: "354 go\r\n" },
+        { stopReading: true },
+        { wait: 5000 },
+      ],
+      { timeouts: { data: 600 } },
+    );
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      for (;;) yield chunk;
+    }
+    const started = Date.now();
+    const error = await rejectsWith(
+      smtp.sendRaw("a@example.org", ["b@example.net"], endless()),
+      "ETIMEDOUT",
+      "DATA",
+    );
+    const took = Date.now() - started;
+    assert.ok(took >= 550 && took < 3000, `took ${took} ms`);
+    assert.equal(error.deliveryUnknown, false);
+    assert.ok(socket.destroyed);
+  });
+
+  it("no reply after the end of data: ETIMEDOUT at the data deadline, stage END, deliveryUnknown", async () => {
+    const { smtp } = await session(
+      [],
+      [
+        { expect: "MAIL FROM:<a@example.org>", reply: "250 ok\r\n" },
+        { expect: "RCPT TO:<b@example.net>", reply: "250 ok\r\n" },
+        { expect: "DATA", reply: "354 go\r\n" },
+        { data: true },
+        { wait: 5000 },
+      ],
+      { timeouts: { data: 400 } },
+    );
+    const error = await rejectsWith(
+      smtp.send("a@example.org", ["b@example.net"], [], [], "s", "x", FIXED),
+      "ETIMEDOUT",
+      "END",
+    );
+    assert.equal(error.deliveryUnknown, true);
+    assert.equal(error.temporary, true);
+  });
+
+  it("a reply line over 8192 octets: EPROTOCOL, connection closed", async () => {
+    const { smtp, socket } = await session([], [{ expect: "NOOP", reply: `250 ${"x".repeat(9000)}\r\n` }]);
+    await rejectsWith(smtp.noop(), "EPROTOCOL", "NOOP");
+    assert.ok(socket.destroyed);
+  });
+
+  it("ready MIME content keeps its own headers, loses its Bcc, and gets only the missing ones", async () => {
+    const { smtp, server } = await session(
+      ["8BITMIME"],
+      [
+        { expect: /^MAIL FROM:<a@example\.org>/, reply: "250 ok\r\n" },
+        { expect: "RCPT TO:<b@example.net>", reply: "250 ok\r\n" },
+        { expect: "RCPT TO:<hidden@example.net>", reply: "250 ok\r\n" },
+        { expect: "DATA", reply: "354 go\r\n" },
+        { data: true, reply: "250 ok\r\n" },
+      ],
+    );
+    const mime = [
+      "MIME-Version: 1.0",
+      "Bcc: hidden@example.net",
+      'Content-Type: multipart/alternative; boundary="b1"',
+      "",
+      "--b1",
+      "Content-Type: text/plain",
+      "",
+      "plain",
+      "--b1--",
+      "",
+    ].join("\n");
+    await smtp.send("a@example.org", ["b@example.net"], [], ["hidden@example.net"], "subject", mime, FIXED);
+    await server.done;
+    const data = server.messages[0]!;
+    assert.doesNotMatch(data, /Bcc|hidden/i);
+    assert.equal(data.match(/^MIME-Version:/gim)?.length, 1);
+    assert.match(data, /^Content-Type: multipart\/alternative; boundary="b1"\r\n/m);
+    assert.match(data, /^From: a@example\.org\r\n/m);
+    assert.match(data, /^Subject: subject\r\n/m);
+    assert.match(data, /\r\n\r\n--b1\r\nContent-Type: text\/plain\r\n\r\nplain\r\n--b1--\r\n\.\r\n$/);
+  });
 });

@@ -28,6 +28,8 @@ export type Step =
   | { tls: keyof typeof CERTS }
   /** Wait. */
   | { wait: number }
+  /** Stop reading from the client (its writes back up until its send buffer is full). */
+  | { stopReading: true }
   /** Wait until the client closes the connection (EOF). */
   | { expectClose: true }
   /** Close the connection now (FIN) / destroy it (RST). */
@@ -184,6 +186,8 @@ async function run(socket: net.Socket, script: Step[], record: Buffer[], message
       });
       current = secure;
       reader = new Reader(secure, record);
+    } else if ("stopReading" in step) {
+      current.pause();
     } else if ("wait" in step) {
       await sleep(step.wait);
     } else if ("expectClose" in step) {

@@ -97,7 +97,10 @@ describe("authenticate() against Dovecot SASL through Postfix", () => {
   it("in clear the server offers nothing and authenticate() refuses before sending", async () => {
     const smtp = new SMTP({ clientName: "client.example", allowInsecureAuth: false });
     await smtp.connect(await connectTo(postfix.port));
-    await assert.rejects(smtp.authenticate(ASCII_USER, ASCII_PASSWORD), (e: unknown) => e instanceof SMTPError && e.code === "EAUTH");
+    await assert.rejects(
+      smtp.authenticate(ASCII_USER, ASCII_PASSWORD),
+      (e: unknown) => e instanceof SMTPError && e.code === "EAUTH",
+    );
     await smtp.close();
   });
 });
@@ -110,11 +113,21 @@ describe("authenticate() against aiosmtpd and smtp-server", () => {
     [aiosmtpd, npmServer] = await Promise.all([
       startAiosmtpd({
         starttls: true,
-        auth: { users: { [ASCII_USER]: ASCII_PASSWORD, [UNICODE_USER]: UNICODE_PASSWORD, "oauth@example.test": TOKEN } },
+        auth: {
+          users: {
+            [ASCII_USER]: ASCII_PASSWORD,
+            [UNICODE_USER]: UNICODE_PASSWORD,
+            "oauth@example.test": TOKEN,
+          },
+        },
       }),
       startSmtpServer({
         auth: {
-          users: { [ASCII_USER]: ASCII_PASSWORD, [UNICODE_USER]: UNICODE_PASSWORD, "oauth@example.test": TOKEN },
+          users: {
+            [ASCII_USER]: ASCII_PASSWORD,
+            [UNICODE_USER]: UNICODE_PASSWORD,
+            "oauth@example.test": TOKEN,
+          },
           methods: ["PLAIN", "LOGIN", "XOAUTH2", "CRAM-MD5"],
         },
       }),

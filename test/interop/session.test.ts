@@ -9,7 +9,11 @@ import { type SmtpServerHarness, startSmtpServer } from "../helpers/servers/smtp
 describe("session calls against aiosmtpd (STARTTLS)", () => {
   let server: AiosmtpdServer;
   before(async () => {
-    server = await startAiosmtpd({ starttls: true, pipelining: true, auth: { users: { alice: "wonderland" } } });
+    server = await startAiosmtpd({
+      starttls: true,
+      pipelining: true,
+      auth: { users: { alice: "wonderland" } },
+    });
   });
   after(() => server.stop());
 
@@ -24,7 +28,10 @@ describe("session calls against aiosmtpd (STARTTLS)", () => {
     assert.ok(smtp.tlsSocket?.authorized);
     const afterTls = smtp.getServerOptions();
     assert.ok(!afterTls.includes("STARTTLS"), afterTls.join(","));
-    assert.ok(afterTls.some((o) => /^AUTH /.test(o)), afterTls.join(","));
+    assert.ok(
+      afterTls.some((o) => /^AUTH /.test(o)),
+      afterTls.join(","),
+    );
     assert.equal((await smtp.noop()).code, 250);
     assert.equal((await smtp.reset()).code, 250);
     await smtp.close();
@@ -59,7 +66,10 @@ describe("session calls against aiosmtpd (implicit TLS) and smtp-server", () => 
 
   it("connectTLS to aiosmtpd: greeting and EHLO over TLS", async () => {
     const smtp = new SMTP({ clientName: "client.example" });
-    assert.equal(await smtp.connectTLS(await connectTo(implicit.port), { ca: implicit.ca, servername: "localhost" }), true);
+    assert.equal(
+      await smtp.connectTLS(await connectTo(implicit.port), { ca: implicit.ca, servername: "localhost" }),
+      true,
+    );
     assert.equal(smtp.secure, true);
     assert.ok(smtp.getServerOptions().length > 0);
     await smtp.close();
@@ -69,7 +79,10 @@ describe("session calls against aiosmtpd (implicit TLS) and smtp-server", () => 
     const smtp = new SMTP({ clientName: "client.example" });
     assert.equal(await smtp.connect(await connectTo(npmServer.port)), true);
     const options = smtp.getServerOptions();
-    assert.ok(options.includes("PIPELINING") && options.includes("STARTTLS") && options.includes("SIZE 1000000"), options.join(","));
+    assert.ok(
+      options.includes("PIPELINING") && options.includes("STARTTLS") && options.includes("SIZE 1000000"),
+      options.join(","),
+    );
     assert.equal(await smtp.startTLS({ ca: npmServer.ca, servername: "localhost" }), true);
     assert.deepEqual(smtp.getAuthTypes(), [SMTP.AUTH_PLAIN, SMTP.AUTH_LOGIN, SMTP.AUTH_XOAUTH2]);
     await smtp.close();

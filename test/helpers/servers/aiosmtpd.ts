@@ -50,8 +50,6 @@ export interface AiosmtpdOptions {
   tlsMaxVersion?: "TLSv1.2" | "TLSv1.3";
   /** Name in the greeting and EHLO reply (default "localhost"). */
   hostname?: string;
-  /** Drop aiosmtpd's stray 535 after "501" for a cancelled AUTH exchange (default true). */
-  fixAuthAbort?: boolean;
   /** aiosmtpd debug logging on the child's stderr (see `log()`). */
   debug?: boolean;
   /** Start timeout in ms (default 10000). */
@@ -166,7 +164,6 @@ export async function startAiosmtpd(options: AiosmtpdOptions = {}): Promise<Aios
     key,
     tls_max_version: options.tlsMaxVersion ?? null,
     hostname: options.hostname ?? "localhost",
-    fix_auth_abort: options.fixAuthAbort ?? true,
     debug: options.debug ?? false,
   };
 
@@ -218,7 +215,8 @@ export async function startAiosmtpd(options: AiosmtpdOptions = {}): Promise<Aios
   const unregister = onExitCleanup(() => killQuietly(child.pid, "SIGKILL"));
   // Do not keep the test process alive just for this server; waits below hold their own timers.
   child.unref();
-  for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref?: () => void })?.unref?.();
+  for (const s of [child.stdin, child.stdout, child.stderr])
+    (s as unknown as { unref?: () => void })?.unref?.();
 
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -226,6 +224,7 @@ export async function startAiosmtpd(options: AiosmtpdOptions = {}): Promise<Aios
     stopped = true;
     unregister();
     if (!exited) {
+      child.ref(); // unref'd at start: keep the event loop alive until it has exited
       child.stdin?.end();
       killQuietly(child.pid, "SIGTERM");
       const timer = setTimeout(() => killQuietly(child.pid, "SIGKILL"), 2000);

@@ -19,9 +19,7 @@ The SMTP protocol is aiosmtpd's own (aiosmtpd.smtp.SMTP / aiosmtpd.lmtp.LMTP). W
     X-Harness-Reject header -> 554 after the data; in LMTP mode faildata@... -> 550 for that recipient
     after the data and one reply per accepted recipient (aiosmtpd's LMTP class sends only one);
   * optional PIPELINING in the EHLO/LHLO reply (aiosmtpd reads pipelined commands correctly but does not
-    advertise the extension);
-  * aiosmtpd 1.4 answers an AUTH exchange cancelled with "*" (or with bad base64) twice: "501" and then
-    "535". With "fix_auth_abort" (default on) the stray 535 is dropped, as RFC 4954 requires one reply.
+    advertise the extension).
 """
 
 import asyncio
@@ -160,30 +158,6 @@ class HarnessMixin:
 
     harness_users = {}
     harness_implicit_tls = False
-    harness_fix_auth_abort = True
-    _harness_drop_535 = False
-
-    async def challenge_auth(self, challenge, encode_to_b64=True, log_client_response=False):
-        result = await super().challenge_auth(challenge, encode_to_b64, log_client_response)
-        if result is MISSING and self.harness_fix_auth_abort:
-            # challenge_auth already answered 501; the caller will add a 535 we must not send
-            self._harness_drop_535 = True
-        return result
-
-    async def smtp_AUTH(self, arg):
-        self._harness_drop_535 = False
-        try:
-            await super().smtp_AUTH(arg)
-        finally:
-            self._harness_drop_535 = False
-
-    async def push(self, status):
-        if self._harness_drop_535:
-            text = status.decode("latin1") if isinstance(status, bytes) else status
-            if text.startswith("535"):
-                self._harness_drop_535 = False
-                return
-        await super().push(status)
 
     async def _harness_initial(self, args):
         """The initial response of an AUTH command, or the answer to an empty 334; None when answered."""
@@ -203,7 +177,7 @@ class HarnessMixin:
         answer = await self.challenge_auth(json.dumps(error_json))
         if answer is MISSING:
             return AuthResult(success=False, handled=True)
-        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted")
+        return AuthResult(success=False, handled=False, message="535 5.7.8 Username and Password not accepted")
 
     async def auth_XOAUTH2(self, _, args):
         raw = await self._harness_initial(args)
@@ -317,7 +291,6 @@ def main():
         server = cls(handler, **kwargs)
         server.harness_users = users
         server.harness_implicit_tls = implicit
-        server.harness_fix_auth_abort = config.get("fix_auth_abort", True)
         return server
 
     try:

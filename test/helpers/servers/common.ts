@@ -1,7 +1,7 @@
 // Shared plumbing for the real-server test harnesses: fixture paths, free ports, waiting, and cleanup
 // that also runs when the test process exits without calling stop().
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, connect as netConnect } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -194,15 +194,19 @@ export function removeDirQuietly(dir: string): void {
 export function startWatchdog(processGroups: number[], dir: string | undefined): { disarm(): void } {
   const script = [
     "read _",
-    'for g in $GROUPS_TO_KILL; do kill -TERM -- "-$g" 2>/dev/null; done',
+    'for g in $GROUPS_TO_KILL; do kill -TERM "-$g" 2>/dev/null; done',
     "sleep 1",
-    'for g in $GROUPS_TO_KILL; do kill -KILL -- "-$g" 2>/dev/null; done',
+    'for g in $GROUPS_TO_KILL; do kill -KILL "-$g" 2>/dev/null; done',
     'if [ -n "$DIR_TO_REMOVE" ]; then rm -rf -- "$DIR_TO_REMOVE"; fi',
   ].join("\n");
   const child: ChildProcess = spawn("/bin/sh", ["-c", script], {
     detached: true,
     stdio: ["pipe", "ignore", "ignore"],
-    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", GROUPS_TO_KILL: processGroups.join(" "), DIR_TO_REMOVE: dir ?? "" },
+    env: {
+      PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+      GROUPS_TO_KILL: processGroups.join(" "),
+      DIR_TO_REMOVE: dir ?? "",
+    },
   });
   child.on("error", () => {});
   child.stdin?.on("error", () => {});
@@ -253,4 +257,82 @@ export function hasRejectHeader(raw: Buffer): boolean {
   if (end < 0) end = raw.indexOf("\n\n");
   const head = raw.subarray(0, end < 0 ? raw.length : end).toString("latin1");
   return /^x-harness-reject:/im.test(head);
+}
+
+// ---- system users and directories (root-only harnesses) ---------------------------------------------
+
+/** A numeric user or group id from /etc/passwd or /etc/group, or undefined. */
+export function lookupId(file: string, name: string): number | undefined {
+  try {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      const fields = line.split(":");
+      if (fields[0] === name && fields[2] !== undefined) return Number(fields[2]);
+    }
+  } catch {
+    // fall through
+  }
+  return undefined;
+}
+
+export function requireId(file: string, name: string): number {
+  const id = lookupId(file, name);
+  if (id === undefined) throw new Error(`${name} not found in ${file}`);
+  return id;
+}
+
+/** mkdir -p, then chown and chmod (as root). */
+export function mkdirOwned(path: string, uid: number, gid: number, mode: number): void {
+  mkdirSync(path, { recursive: true });
+  chownSync(path, uid, gid);
+  chmodSync(path, mode);
+}
+
+// ---- delivered messages ------------------------------------------------------------------------------
+
+/**
+ * Splits a delivered message (LF or CRLF) into the trace fields the delivering server put on top
+ * (Return-Path, Delivered-To, X-Original-To, and its own first Received field, recognised by
+ * `isOwnReceived`) and the message as the client sent it.
+ */
+export function splitTraceHeaders(
+  raw: Buffer,
+  isOwnReceived: (value: string) => boolean,
+): {
+  recipient: string | null;
+  returnPath: string | null;
+  message: Buffer;
+} {
+  let offset = 0;
+  let recipient: string | null = null;
+  let returnPath: string | null = null;
+  let sawReceived = false;
+  for (;;) {
+    // one header field: a line plus its continuation lines
+    let end = offset;
+    for (;;) {
+      const nl = raw.indexOf(0x0a, end);
+      if (nl < 0) return { recipient, returnPath, message: raw.subarray(offset) };
+      end = nl + 1;
+      const next = raw[end];
+      if (next !== 0x20 && next !== 0x09) break;
+    }
+    const field = raw.subarray(offset, end).toString("utf8");
+    const name = field.slice(0, field.indexOf(":")).toLowerCase();
+    const value = field
+      .slice(field.indexOf(":") + 1)
+      .replace(/\r?\n/g, "")
+      .trim();
+    if (name === "return-path" && returnPath === null) {
+      returnPath = value.replace(/^<|>$/g, "");
+    } else if (name === "delivered-to" && recipient === null) {
+      recipient = value;
+    } else if (name === "x-original-to") {
+      // added with enable_original_recipient; part of the trace
+    } else if (name === "received" && !sawReceived && isOwnReceived(value)) {
+      sawReceived = true;
+    } else {
+      return { recipient, returnPath, message: raw.subarray(offset) };
+    }
+    offset = end;
+  }
 }

@@ -5,7 +5,15 @@
 // Needs root: Postfix's master(8) must start as root (it drops privileges per service) and so does Dovecot.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,12 +21,15 @@ import {
   certPaths,
   fixtureCa,
   freePorts,
-  isAlive,
   killQuietly,
   LOOPBACK,
+  lookupId,
+  mkdirOwned,
   onExitCleanup,
   removeDirQuietly,
+  requireId,
   sleep,
+  splitTraceHeaders,
   startWatchdog,
   TailBuffer,
   waitForListening,
@@ -95,6 +106,8 @@ export interface PostfixServer {
   users: Record<string, string>;
   /** The SASL mechanisms configured in Dovecot ([] without auth). */
   mechanisms: string[];
+  /** Process ids of Postfix's master(8) and (with auth) Dovecot; each leads its own process group. */
+  pids: { master: number; dovecot?: number };
   /** Every message delivered so far (one file per recipient), oldest first. */
   delivered(): Promise<DeliveredMessage[]>;
   /** Resolves once at least `n` messages were delivered; rejects after `timeoutMs` (default 10000). */
@@ -116,75 +129,9 @@ export function postfixUnavailableReason(options: { auth?: boolean } = {}): stri
   return undefined;
 }
 
-function lookupId(file: string, name: string): number | undefined {
-  try {
-    for (const line of readFileSync(file, "utf8").split("\n")) {
-      const fields = line.split(":");
-      if (fields[0] === name && fields[2] !== undefined) return Number(fields[2]);
-    }
-  } catch {
-    // fall through
-  }
-  return undefined;
-}
-
-function requireId(file: string, name: string): number {
-  const id = lookupId(file, name);
-  if (id === undefined) throw new Error(`${name} not found in ${file}`);
-  return id;
-}
-
-function mkdirOwned(path: string, uid: number, gid: number, mode: number): void {
-  mkdirSync(path, { recursive: true });
-  chownSync(path, uid, gid);
-  chmodSync(path, mode);
-}
-
 function checkUserName(name: string): void {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we refuse
   if (name === "" || /[:\x00-\x1f\x7f]/.test(name)) {
     throw new Error(`Postfix harness: user name ${JSON.stringify(name)} cannot go in a Dovecot passwd-file`);
-  }
-}
-
-/** Splits a raw LF message into the Postfix-added trace fields and the rest. */
-function splitTrace(raw: Buffer): {
-  recipient: string | null;
-  returnPath: string | null;
-  message: Buffer;
-} {
-  let offset = 0;
-  let recipient: string | null = null;
-  let returnPath: string | null = null;
-  let sawReceived = false;
-  for (;;) {
-    // one header field: a line plus its continuation lines
-    let end = offset;
-    for (;;) {
-      const nl = raw.indexOf(0x0a, end);
-      if (nl < 0) return { recipient, returnPath, message: raw.subarray(offset) };
-      end = nl + 1;
-      const next = raw[end];
-      if (next !== 0x20 && next !== 0x09) break;
-    }
-    const field = raw.subarray(offset, end).toString("utf8");
-    const name = field.slice(0, field.indexOf(":")).toLowerCase();
-    const value = field
-      .slice(field.indexOf(":") + 1)
-      .replace(/\r?\n/g, "")
-      .trim();
-    if (name === "return-path" && returnPath === null) {
-      returnPath = value.replace(/^<|>$/g, "");
-    } else if (name === "delivered-to" && recipient === null) {
-      recipient = value;
-    } else if (name === "x-original-to") {
-      // added with enable_original_recipient; part of the trace
-    } else if (name === "received" && !sawReceived && value.includes("(Postfix)")) {
-      sawReceived = true;
-    } else {
-      return { recipient, returnPath, message: raw.subarray(offset) };
-    }
-    offset = end;
   }
 }
 
@@ -192,8 +139,23 @@ function mainCf(settings: Array<[string, string]>): string {
   return `${settings.map(([k, v]) => `${k} = ${v}`).join("\n")}\n`;
 }
 
-/** Starts a private Postfix (and Dovecot, with `auth`). Must run as root. */
+/**
+ * Starts a private Postfix (and Dovecot, with `auth`). Must run as root. Postfix cannot listen on port 0,
+ * so the ports are probed free first; if master(8) exits during start-up (another process took a port in
+ * between: master cannot even log that), start-up is retried with new ports, up to three times.
+ */
 export async function startPostfix(options: PostfixOptions = {}): Promise<PostfixServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startPostfixOnce(options);
+    } catch (err) {
+      // master(8) dies silently (before its logging works) when it cannot bind a port
+      if (attempt >= 3 || !String((err as Error).message).includes("postfix master exited")) throw err;
+    }
+  }
+}
+
+async function startPostfixOnce(options: PostfixOptions): Promise<PostfixServer> {
   const reason = postfixUnavailableReason({ auth: !!options.auth });
   if (reason) throw new Error(reason);
   if (options.submission && !options.auth) throw new Error("Postfix harness: submission needs auth");
@@ -202,13 +164,14 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
   const remaining = (): number => Math.max(500, deadline - Date.now());
 
   const postfixUid = requireId("/etc/passwd", "postfix");
-  const postfixGid = requireId("/etc/group", "postfix");
   const postdropGid = requireId("/etc/group", "postdrop");
   const nobodyUid = lookupId("/etc/passwd", "nobody") ?? 65534;
   const nogroupGid = lookupId("/etc/group", "nogroup") ?? 65534;
   const id = randomBytes(4).toString("hex");
 
   const dir = mkdtempSync(join(tmpdir(), "smtpkit-postfix-"));
+  // SMTPKIT_HARNESS_KEEP=1 keeps the directory (config, logs, Maildir) after stop() for debugging
+  const keepDir = process.env.SMTPKIT_HARNESS_KEEP === "1";
   chmodSync(dir, 0o755);
   const etc = join(dir, "etc");
   const spool = join(dir, "spool");
@@ -219,16 +182,26 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
 
   const processes: ChildProcess[] = [];
   const postfixLog = new TailBuffer();
+  // Postfix logs through postlogd(8) into this file (stdout would be a socket, which postlogd cannot open)
+  const readLog = (): string => {
+    let text = postfixLog.toString();
+    try {
+      text += readFileSync(join(dir, "maillog"), "utf8");
+    } catch {
+      // not written yet
+    }
+    return text.length > 64 * 1024 ? text.slice(-64 * 1024) : text;
+  };
   const dovecotLog = new TailBuffer();
   let watchdog: { disarm(): void } | undefined;
   const unregister = onExitCleanup(() => {
     for (const p of processes) {
       if (p.pid) {
-        killQuietly(-p.pid, "SIGTERM");
-        killQuietly(p.pid, "SIGTERM");
+        killQuietly(-p.pid, "SIGKILL");
+        killQuietly(p.pid, "SIGKILL");
       }
     }
-    removeDirQuietly(dir);
+    if (!keepDir) removeDirQuietly(dir);
   });
 
   const exited = new Map<ChildProcess, Promise<void>>();
@@ -245,22 +218,19 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
     return child;
   };
 
+  // The instance is thrown away with its directory, so there is nothing to shut down gracefully: SIGKILL
+  // the whole process group (master(8)'s own SIGTERM path takes a second).
   const stopProcess = async (child: ChildProcess): Promise<void> => {
     const pid = child.pid;
     if (!pid) return;
-    const done = exited.get(child);
-    if (child.exitCode === null && child.signalCode === null) {
-      killQuietly(pid, "SIGTERM");
-      const timer = setTimeout(() => killQuietly(-pid, "SIGKILL"), 3000);
-      await done;
-      clearTimeout(timer);
-    }
-    // children of the server that outlived it (an smtpd still in a session): same process group
-    for (let i = 0; i < 20; i++) {
-      if (!isAlive(-pid)) break;
-      killQuietly(-pid, i < 10 ? "SIGTERM" : "SIGKILL");
-      await sleep(50);
-    }
+    // the child is unref'd: re-ref it, or an otherwise idle event loop ends while we wait for its exit
+    child.ref();
+    killQuietly(-pid, "SIGKILL");
+    killQuietly(pid, "SIGKILL");
+    if (child.exitCode === null && child.signalCode === null) await exited.get(child);
+    // a member forked while the first signal was delivered (no waiting for the group to drain: killed
+    // members stay visible as zombies until init reaps them)
+    killQuietly(-pid, "SIGKILL");
   };
 
   let stopping: Promise<void> | undefined;
@@ -270,7 +240,7 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
       // Postfix first (it uses Dovecot's socket), then Dovecot
       for (const child of [...processes].reverse()) await stopProcess(child);
       unregister();
-      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      if (!keepDir) await rm(dir, { recursive: true, force: true, maxRetries: 3 });
     })();
     return stopping;
   };
@@ -366,7 +336,8 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
       ["inet_interfaces", LOOPBACK],
       ["inet_protocols", "ipv4"],
       ["mynetworks", "127.0.0.0/8"],
-      ["maillog_file", "/dev/stdout"],
+      ["maillog_file", join(dir, "maillog")],
+      ["maillog_file_prefixes", dir],
       ["syslog_name", "postfix-harness"],
       ["smtpd_banner", "$myhostname ESMTP Postfix (smtpkit harness)"],
       ["biff", "no"],
@@ -392,7 +363,10 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
       ["smtputf8_enable", options.smtputf8 === false ? "no" : "yes"],
       ["smtpd_discard_ehlo_keywords", (options.discardEhloKeywords ?? []).join(", ")],
       ["smtpd_relay_restrictions", "permit_sasl_authenticated, reject_unauth_destination"],
-      ["smtpd_recipient_restrictions", `check_recipient_access texthash:${join(etc, "recipient_access")}, permit`],
+      [
+        "smtpd_recipient_restrictions",
+        `check_recipient_access texthash:${join(etc, "recipient_access")}, permit`,
+      ],
       ["header_checks", `regexp:${join(etc, "header_checks")}`],
       ["smtpd_error_sleep_time", "0"],
       ["smtpd_tls_security_level", "may"],
@@ -456,6 +430,11 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
       .filter((l) => l !== "")
       .join("\n");
     writeFileSync(join(etc, "master.cf"), `${master}\n`);
+    // Postfix re-reads a "hot" file (modified within the last second or so) every 300 ms until it cools
+    // down (util/load_file.c): date the files a minute back, or start-up takes ~2 s longer.
+    const past = new Date(Date.now() - 60_000);
+    for (const f of ["main.cf", "master.cf", "recipient_access", "header_checks"])
+      utimesSync(join(etc, f), past, past);
 
     if (options.auth) {
       const socket = join(spool, "private", "auth");
@@ -475,12 +454,16 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
     const masterProcess = launch(POSTFIX_MASTER, ["-c", etc, "-d"], postfixLog);
     watchdog = startWatchdog(
       processes.map((p) => p.pid ?? 0).filter((p) => p > 0),
-      dir,
+      keepDir ? undefined : dir,
     );
 
     const checkMaster = (): void => {
       if (masterProcess.exitCode !== null || masterProcess.signalCode !== null) {
-        throw new Error(`postfix master exited (code ${masterProcess.exitCode}): ${postfixLog}`);
+        throw new Error(
+          `postfix master exited (code ${masterProcess.exitCode}) before listening: a port taken meanwhile, or a ` +
+            `configuration error it could not log (SMTPKIT_HARNESS_KEEP=1 keeps ${etc} for "postfix -c DIR check"). ` +
+            readLog(),
+        );
       }
     };
     const ready = async (p: number, greeting: boolean): Promise<void> => {
@@ -517,7 +500,11 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
         }),
       );
       entries.sort((a, b) => a.mtime - b.mtime || a.name.localeCompare(b.name));
-      return entries.map(({ path, raw }) => ({ path, raw, ...splitTrace(raw) }));
+      return entries.map(({ path, raw }) => ({
+        path,
+        raw,
+        ...splitTraceHeaders(raw, (received) => received.includes("(Postfix)")),
+      }));
     };
 
     return {
@@ -529,6 +516,10 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
       dir,
       users,
       mechanisms,
+      pids: {
+        master: masterProcess.pid ?? 0,
+        ...(options.auth && processes[0]?.pid ? { dovecot: processes[0].pid } : {}),
+      },
       delivered,
       waitForDelivery: async (n, timeoutMs = 10_000) => {
         const deadline = Date.now() + timeoutMs;
@@ -537,7 +528,7 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
           if (list.length >= n) return list;
           if (Date.now() >= deadline) {
             throw new Error(
-              `timed out after ${timeoutMs} ms waiting for ${n} delivered message(s) (have ${list.length})\n${postfixLog.toString().slice(-4000)}`,
+              `timed out after ${timeoutMs} ms waiting for ${n} delivered message(s) (have ${list.length})\n${readLog().slice(-4000)}`,
             );
           }
           await sleep(25);
@@ -548,11 +539,11 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
           await rm(join(maildirNew, name), { force: true });
         }
       },
-      log: () => `${postfixLog}${options.auth ? `\n--- dovecot ---\n${dovecotLog}` : ""}`,
+      log: () => `${readLog()}${options.auth ? `\n--- dovecot ---\n${dovecotLog}` : ""}`,
       stop,
     };
   } catch (err) {
-    const logs = `${postfixLog}\n${dovecotLog}`;
+    const logs = `${readLog()}\n${dovecotLog}`;
     await stop();
     if (err instanceof Error && !err.message.includes("exited")) err.message += `\n${logs.slice(-4000)}`;
     throw err;

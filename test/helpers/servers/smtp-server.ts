@@ -2,13 +2,13 @@
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import {
+  SMTPServer,
   type SMTPServerAddress,
   type SMTPServerAuthentication,
   type SMTPServerDataResult,
   type SMTPServerEnvelope,
   type SMTPServerOptions,
   type SMTPServerSession,
-  SMTPServer,
 } from "smtp-server";
 import {
   certPaths,
@@ -158,14 +158,17 @@ export async function startSmtpServer(options: SmtpServerHarnessOptions = {}): P
       if (ok) return callback(null, { user: username });
       if (auth.method === "XOAUTH2") {
         // a 334 with the JSON error, then 535 after the client's empty line (Google's behaviour)
-        return callback(null, { data: { status: "401", schemes: "bearer", scope: "https://mail.google.com/" } });
+        return callback(null, {
+          data: { status: "401", schemes: "bearer", scope: "https://mail.google.com/" },
+        });
       }
       return callback(null, { message: "Error: authentication failed (harness)", responseCode: 535 });
     },
 
     onRcptTo(address: SMTPServerAddress, _session, callback) {
       const lp = localPartOf(address.address);
-      if (lp === "reject") return callback(smtpError(550, `<${address.address}>: recipient rejected by harness`));
+      if (lp === "reject")
+        return callback(smtpError(550, `<${address.address}>: recipient rejected by harness`));
       if (lp === "tempfail") return callback(smtpError(452, `<${address.address}>: mailbox full (harness)`));
       callback();
     },
@@ -188,7 +191,8 @@ export async function startSmtpServer(options: SmtpServerHarnessOptions = {}): P
         if (lmtp) {
           result = rcptTo.map((rcpt) => {
             if (refuseAll) return smtpError(554, `<${rcpt}>: message refused by harness (X-Harness-Reject)`);
-            if (localPartOf(rcpt) === "faildata") return smtpError(550, `<${rcpt}>: delivery refused by harness`);
+            if (localPartOf(rcpt) === "faildata")
+              return smtpError(550, `<${rcpt}>: delivery refused by harness`);
             accepted.push(rcpt);
             return `<${rcpt}> delivered`;
           });
