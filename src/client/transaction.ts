@@ -1,10 +1,21 @@
-import { describeReply, replyError, SMTPError } from "../errors.js";
+import { replyError } from "../errors.js";
 import type { Capabilities } from "../protocol/capabilities.js";
 import * as commands from "../protocol/commands.js";
-import { DotStuffer, LineEndNormalizer } from "../protocol/dot-stuff.js";
-import { encodeXtext } from "../protocol/xtext.js";
+import { DotStuffer } from "../protocol/dot-stuff.js";
 import type { Connection } from "../transport/connection.js";
 import type { Reply, SendOptions } from "../types.js";
+import { sendChunked } from "./chunked.js";
+import {
+  contentFailed,
+  expectFinal,
+  fatalIf421,
+  finish,
+  isPositive,
+  resetQuietly,
+  sortRecipients,
+  withRejected,
+} from "./outcome.js";
+import { mailParameters, rcptParameters } from "./parameters.js";
 
 /** What a transaction needs to know about the session it runs in. */
 export interface Session {
@@ -45,7 +56,7 @@ export interface TransactionResult {
   reply: Reply;
 }
 
-type EnvelopeOptions = Pick<SendOptions, "dsn" | "requireTLS">;
+export type EnvelopeOptions = Pick<SendOptions, "dsn" | "requireTLS">;
 
 /** One transaction, validated and ready to run. */
 export interface PreparedTransaction {
@@ -212,295 +223,9 @@ async function pump(
       }
     }
   } catch (cause) {
-    if (cause instanceof SMTPError) throw cause;
-    const error = new SMTPError("EMESSAGE", `the message content failed: ${errorMessage(cause)}`, {
-      stage: "DATA",
-      cause,
-      temporary: false,
-    });
-    connection.fail(error); // the terminator is never sent: the server cannot take a partial message
-    throw error;
+    throw contentFailed(connection, cause, "DATA");
   }
   return octets;
 }
 
 /** BDAT: the message is split into chunks of whatever the source yields; the last one says LAST. */
-async function sendChunked(
-  session: Session,
-  envelope: Envelope,
-  message: OutgoingMessage,
-  envelopeCommands: commands.Command[],
-  mailP: Promise<Reply> | undefined,
-  rcptPs: Promise<Reply>[],
-  known?: { accepted: string[]; rejected: { recipient: string; reply: Reply }[] },
-): Promise<TransactionResult> {
-  const { connection } = session;
-  const normalizer = new LineEndNormalizer();
-  const bdatReplies: Promise<Reply>[] = [];
-  let failedEarly = false;
-  const deadline = connection.deadline(session.timeouts.data, "BDAT", "sending the message");
-  let pendingHead = envelopeCommands;
-  // Write one BDAT frame: command line + bytes, corked together with whatever envelope is still unsent.
-  const frame = (bytes: Uint8Array, last: boolean): Promise<void> | undefined => {
-    const command = commands.bdat(bytes.length, last);
-    const reply = last ? undefined : connection.expect("BDAT", session.timeouts.data);
-    if (reply) {
-      bdatReplies.push(reply);
-      reply.then(
-        (r) => {
-          if (!isPositive(r)) failedEarly = true;
-        },
-        () => undefined,
-      );
-    }
-    const socket = connection.socket;
-    socket.cork();
-    connection.writeCommands([...pendingHead, command]);
-    pendingHead = [];
-    connection.log("C", `<${bytes.length} octets>`);
-    const wait = connection.write(bytes);
-    socket.uncork();
-    return wait;
-  };
-  try {
-    // Small pieces (a composed header block, a short body) are gathered into one chunk of up to
-    // BDAT_CHUNK octets, so a small message is one BDAT ... LAST; one piece is always held back so that
-    // the last frame can say LAST.
-    let held: Uint8Array[] = [];
-    let heldOctets = 0;
-    try {
-      for await (const chunk of message.chunks) {
-        const out = normalizer.encode(chunk);
-        if (out.length === 0) continue;
-        if (heldOctets > 0 && heldOctets + out.length > BDAT_CHUNK) {
-          const wait = frame(join(held, heldOctets), false);
-          held = [];
-          heldOctets = 0;
-          if (wait) await wait;
-          if (failedEarly) break;
-        }
-        held.push(out); // encoders hand out fresh buffers or views of the input: safe to keep
-        heldOctets += out.length;
-      }
-    } catch (cause) {
-      if (cause instanceof SMTPError) throw cause;
-      const error = new SMTPError("EMESSAGE", `the message content failed: ${errorMessage(cause)}`, {
-        stage: "BDAT",
-        cause,
-        temporary: false,
-      });
-      connection.fail(error);
-      throw error;
-    }
-    const tail = normalizer.end();
-    held.push(tail);
-    const last = join(held, heldOctets + tail.length);
-    let finals: Promise<Reply>[] = [];
-    if (!failedEarly) {
-      finals = expectFinal(session, known ? known.accepted.length : envelope.recipients.length, "END");
-      const wait = frame(last, true);
-      if (wait) await wait;
-    }
-    // ---- collect: envelope replies first, then each BDAT, then the final one(s) ----
-    let accepted: string[];
-    let rejected: { recipient: string; reply: Reply }[];
-    if (known) {
-      ({ accepted, rejected } = known);
-    } else {
-      const mailReply = await mailP!;
-      const rcptReplies: Reply[] = [];
-      for (const p of rcptPs) rcptReplies.push(await p);
-      fatalIf421(connection, mailReply, "MAIL");
-      ({ accepted, rejected } = sortRecipients(envelope.recipients, rcptReplies));
-      for (const r of rejected) fatalIf421(connection, r.reply, "RCPT");
-      if (!isPositive(mailReply) || accepted.length === 0) {
-        for (const p of [...bdatReplies, ...finals]) await p;
-        await resetQuietly(session);
-        if (!isPositive(mailReply))
-          throw replyError("EENVELOPE", "MAIL", "the sender was refused", mailReply);
-        throw withRejected(
-          replyError("EENVELOPE", "RCPT", "every recipient was refused", rejected[0]!.reply),
-          rejected,
-        );
-      }
-    }
-    for (const p of bdatReplies) {
-      const reply = await p;
-      if (!isPositive(reply)) {
-        for (const q of [...bdatReplies, ...finals]) await q.catch(() => undefined);
-        fatalIf421(connection, reply, "BDAT");
-        await resetQuietly(session);
-        throw withRejected(
-          replyError("EMESSAGE", "BDAT", "the server refused a BDAT chunk", reply),
-          rejected,
-        );
-      }
-    }
-    return await finish(session, finals, accepted, rejected);
-  } finally {
-    deadline.clear();
-  }
-}
-
-/** Registers the waiter(s) for the end of data: one, or one per accepted recipient with LMTP (RFC 2033 §4.2). */
-function expectFinal(session: Session, acceptedCount: number, stage: "END" = "END"): Promise<Reply>[] {
-  const count = session.lmtp ? acceptedCount : 1;
-  return Array.from({ length: count }, () => session.connection.expect(stage, session.timeouts.data));
-}
-
-async function finish(
-  session: Session,
-  finals: Promise<Reply>[],
-  accepted: string[],
-  rejected: { recipient: string; reply: Reply }[],
-): Promise<TransactionResult> {
-  const replies: Reply[] = [];
-  for (const p of finals) replies.push(await p);
-  if (!session.lmtp) {
-    const reply = replies[0]!;
-    if (isPositive(reply)) return { accepted, rejected, reply };
-    fatalIf421(session.connection, reply, "END");
-    // No RSET: the reply to the end of data ends the transaction either way (RFC 5321 §4.1.1.4), and the
-    // next queued transaction may already have started.
-    throw withRejected(replyError("EMESSAGE", "END", "the server refused the message", reply), rejected);
-  }
-  const lmtpAccepted: string[] = [];
-  const lmtpRejected = [...rejected];
-  let positive: Reply | undefined;
-  replies.forEach((reply, i) => {
-    const recipient = accepted[i]!;
-    if (isPositive(reply)) {
-      lmtpAccepted.push(recipient);
-      positive ??= reply;
-    } else lmtpRejected.push({ recipient, reply });
-  });
-  if (positive === undefined) {
-    const first = replies[0]!;
-    throw withRejected(
-      replyError("EMESSAGE", "END", "every recipient refused the message", first),
-      lmtpRejected,
-    );
-  }
-  return { accepted: lmtpAccepted, rejected: lmtpRejected, reply: positive };
-}
-
-function mailParameters(
-  session: Session,
-  envelope: Envelope,
-  message: OutgoingMessage,
-  options: EnvelopeOptions,
-): string[] {
-  const caps = session.capabilities;
-  const params: string[] = [];
-  if (message.size !== undefined && caps.maxSize !== undefined) {
-    if (caps.maxSize > 0 && message.size > caps.maxSize) {
-      throw new SMTPError(
-        "EMESSAGE",
-        `the message (${message.size} octets) is larger than the server's limit (SIZE ${caps.maxSize})`,
-        { stage: "MAIL", temporary: false },
-      );
-    }
-    params.push(`SIZE=${message.size}`);
-  }
-  if (message.eightBit && caps.eightBitMime) params.push("BODY=8BITMIME");
-  if (envelope.smtpUtf8) {
-    if (!caps.smtpUtf8) {
-      throw new SMTPError("EENVELOPE", "an address needs SMTPUTF8, which the server does not offer", {
-        stage: "MAIL",
-        temporary: false,
-      });
-    }
-    params.push("SMTPUTF8");
-  }
-  if (options.requireTLS) {
-    if (!session.secure || !caps.requireTls) {
-      throw new SMTPError(
-        "EENVELOPE",
-        session.secure
-          ? "REQUIRETLS was asked for but the server does not offer it"
-          : "REQUIRETLS needs a TLS channel",
-        { stage: "MAIL", temporary: false },
-      );
-    }
-    params.push("REQUIRETLS");
-  }
-  if (options.dsn && caps.dsn) {
-    if (options.dsn.ret) params.push(`RET=${options.dsn.ret}`);
-    if (options.dsn.envid !== undefined) params.push(`ENVID=${encodeXtext(options.dsn.envid)}`);
-  }
-  return params;
-}
-
-function rcptParameters(caps: Capabilities, recipient: string, options: EnvelopeOptions): string[] {
-  const dsn = options.dsn;
-  if (!dsn || !caps.dsn) return [];
-  const params: string[] = [];
-  if (dsn.notify && dsn.notify.length > 0) params.push(`NOTIFY=${dsn.notify.join(",")}`);
-  if (dsn.orcpt) params.push(`ORCPT=rfc822;${encodeXtext(recipient)}`);
-  return params;
-}
-
-function sortRecipients(recipients: string[], replies: Reply[]) {
-  const accepted: string[] = [];
-  const rejected: { recipient: string; reply: Reply }[] = [];
-  recipients.forEach((recipient, i) => {
-    const reply = replies[i];
-    if (reply === undefined) return;
-    if (isPositive(reply)) accepted.push(recipient);
-    else rejected.push({ recipient, reply });
-  });
-  return { accepted, rejected };
-}
-
-async function resetQuietly(session: Session): Promise<void> {
-  if (!session.connection.isOpen) return;
-  try {
-    await session.connection.command(commands.rset(), "RSET", session.timeouts.command);
-  } catch {
-    // the error that made us reset is the one to report
-  }
-}
-
-function fatalIf421(
-  connection: Connection,
-  reply: Reply,
-  stage: "MAIL" | "RCPT" | "DATA" | "BDAT" | "END",
-): void {
-  if (reply.code !== 421) return;
-  const error = new SMTPError(
-    "ECONNECTION",
-    `the server is closing the connection: ${describeReply(reply)}`,
-    {
-      stage,
-      reply,
-    },
-  );
-  connection.fail(error);
-  throw error;
-}
-
-function isPositive(reply: Reply): boolean {
-  return reply.code >= 200 && reply.code < 300;
-}
-
-function withRejected(error: SMTPError, rejected: { recipient: string; reply: Reply }[]): SMTPError {
-  return Object.assign(error, { rejected });
-}
-
-function errorMessage(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
-/** Octets gathered into one BDAT chunk at most (the last chunk may be larger by one source piece). */
-const BDAT_CHUNK = 256 * 1024;
-
-function join(parts: Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = Buffer.allocUnsafe(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}

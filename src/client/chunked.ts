@@ -1,0 +1,142 @@
+import { replyError } from "../errors.js";
+import * as commands from "../protocol/commands.js";
+import { LineEndNormalizer } from "../protocol/dot-stuff.js";
+import type { Reply } from "../types.js";
+import {
+  contentFailed,
+  expectFinal,
+  fatalIf421,
+  finish,
+  isPositive,
+  resetQuietly,
+  sortRecipients,
+  withRejected,
+} from "./outcome.js";
+import type { Envelope, OutgoingMessage, Session, TransactionResult } from "./transaction.js";
+
+// RFC 3030 CHUNKING: the message goes as BDAT chunks (no dot-stuffing); with PIPELINING the envelope
+// rides in the same write as the first chunk, so a small message costs one round trip.
+
+export async function sendChunked(
+  session: Session,
+  envelope: Envelope,
+  message: OutgoingMessage,
+  envelopeCommands: commands.Command[],
+  mailP: Promise<Reply> | undefined,
+  rcptPs: Promise<Reply>[],
+  known?: { accepted: string[]; rejected: { recipient: string; reply: Reply }[] },
+): Promise<TransactionResult> {
+  const { connection } = session;
+  const normalizer = new LineEndNormalizer();
+  const bdatReplies: Promise<Reply>[] = [];
+  let failedEarly = false;
+  const deadline = connection.deadline(session.timeouts.data, "BDAT", "sending the message");
+  let pendingHead = envelopeCommands;
+  // Write one BDAT frame: command line + bytes, corked together with whatever envelope is still unsent.
+  const frame = (bytes: Uint8Array, last: boolean): Promise<void> | undefined => {
+    const command = commands.bdat(bytes.length, last);
+    const reply = last ? undefined : connection.expect("BDAT", session.timeouts.data);
+    if (reply) {
+      bdatReplies.push(reply);
+      reply.then(
+        (r) => {
+          if (!isPositive(r)) failedEarly = true;
+        },
+        () => undefined,
+      );
+    }
+    const socket = connection.socket;
+    socket.cork();
+    connection.writeCommands([...pendingHead, command]);
+    pendingHead = [];
+    connection.log("C", `<${bytes.length} octets>`);
+    const wait = connection.write(bytes);
+    socket.uncork();
+    return wait;
+  };
+  try {
+    // Small pieces (a composed header block, a short body) are gathered into one chunk of up to
+    // BDAT_CHUNK octets, so a small message is one BDAT ... LAST; one piece is always held back so that
+    // the last frame can say LAST.
+    let held: Uint8Array[] = [];
+    let heldOctets = 0;
+    try {
+      for await (const chunk of message.chunks) {
+        const out = normalizer.encode(chunk);
+        if (out.length === 0) continue;
+        if (heldOctets > 0 && heldOctets + out.length > BDAT_CHUNK) {
+          const wait = frame(join(held, heldOctets), false);
+          held = [];
+          heldOctets = 0;
+          if (wait) await wait;
+          if (failedEarly) break;
+        }
+        held.push(out); // encoders hand out fresh buffers or views of the input: safe to keep
+        heldOctets += out.length;
+      }
+    } catch (cause) {
+      throw contentFailed(connection, cause, "BDAT");
+    }
+    const tail = normalizer.end();
+    held.push(tail);
+    const last = join(held, heldOctets + tail.length);
+    let finals: Promise<Reply>[] = [];
+    if (!failedEarly) {
+      finals = expectFinal(session, known ? known.accepted.length : envelope.recipients.length, "END");
+      const wait = frame(last, true);
+      if (wait) await wait;
+    }
+    // ---- collect: envelope replies first, then each BDAT, then the final one(s) ----
+    let accepted: string[];
+    let rejected: { recipient: string; reply: Reply }[];
+    if (known) {
+      ({ accepted, rejected } = known);
+    } else {
+      const mailReply = await mailP!;
+      const rcptReplies: Reply[] = [];
+      for (const p of rcptPs) rcptReplies.push(await p);
+      fatalIf421(connection, mailReply, "MAIL");
+      ({ accepted, rejected } = sortRecipients(envelope.recipients, rcptReplies));
+      for (const r of rejected) fatalIf421(connection, r.reply, "RCPT");
+      if (!isPositive(mailReply) || accepted.length === 0) {
+        for (const p of [...bdatReplies, ...finals]) await p;
+        await resetQuietly(session);
+        if (!isPositive(mailReply))
+          throw replyError("EENVELOPE", "MAIL", "the sender was refused", mailReply);
+        throw withRejected(
+          replyError("EENVELOPE", "RCPT", "every recipient was refused", rejected[0]!.reply),
+          rejected,
+        );
+      }
+    }
+    for (const p of bdatReplies) {
+      const reply = await p;
+      if (!isPositive(reply)) {
+        for (const q of [...bdatReplies, ...finals]) await q.catch(() => undefined);
+        fatalIf421(connection, reply, "BDAT");
+        await resetQuietly(session);
+        throw withRejected(
+          replyError("EMESSAGE", "BDAT", "the server refused a BDAT chunk", reply),
+          rejected,
+        );
+      }
+    }
+    return await finish(session, finals, accepted, rejected);
+  } finally {
+    deadline.clear();
+  }
+}
+
+/** Registers the waiter(s) for the end of data: one, or one per accepted recipient with LMTP (RFC 2033 §4.2). */
+const BDAT_CHUNK = 256 * 1024;
+
+function join(parts: Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = Buffer.allocUnsafe(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

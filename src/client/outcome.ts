@@ -1,0 +1,113 @@
+import { describeReply, replyError, SMTPError } from "../errors.js";
+import * as commands from "../protocol/commands.js";
+import type { Connection } from "../transport/connection.js";
+import type { Reply } from "../types.js";
+import type { Session, TransactionResult } from "./transaction.js";
+
+// How a transaction's replies become its outcome: accepted and rejected recipients, the final reply,
+// the errors for refusals, and the RSET that keeps the session usable after a refusal before the data ends.
+
+export function expectFinal(session: Session, acceptedCount: number, stage: "END" = "END"): Promise<Reply>[] {
+  const count = session.lmtp ? acceptedCount : 1;
+  return Array.from({ length: count }, () => session.connection.expect(stage, session.timeouts.data));
+}
+
+export async function finish(
+  session: Session,
+  finals: Promise<Reply>[],
+  accepted: string[],
+  rejected: { recipient: string; reply: Reply }[],
+): Promise<TransactionResult> {
+  const replies: Reply[] = [];
+  for (const p of finals) replies.push(await p);
+  if (!session.lmtp) {
+    const reply = replies[0]!;
+    if (isPositive(reply)) return { accepted, rejected, reply };
+    fatalIf421(session.connection, reply, "END");
+    // No RSET: the reply to the end of data ends the transaction either way (RFC 5321 §4.1.1.4), and the
+    // next queued transaction may already have started.
+    throw withRejected(replyError("EMESSAGE", "END", "the server refused the message", reply), rejected);
+  }
+  const lmtpAccepted: string[] = [];
+  const lmtpRejected = [...rejected];
+  let positive: Reply | undefined;
+  replies.forEach((reply, i) => {
+    const recipient = accepted[i]!;
+    if (isPositive(reply)) {
+      lmtpAccepted.push(recipient);
+      positive ??= reply;
+    } else lmtpRejected.push({ recipient, reply });
+  });
+  if (positive === undefined) {
+    const first = replies[0]!;
+    throw withRejected(
+      replyError("EMESSAGE", "END", "every recipient refused the message", first),
+      lmtpRejected,
+    );
+  }
+  return { accepted: lmtpAccepted, rejected: lmtpRejected, reply: positive };
+}
+
+export function sortRecipients(recipients: string[], replies: Reply[]) {
+  const accepted: string[] = [];
+  const rejected: { recipient: string; reply: Reply }[] = [];
+  recipients.forEach((recipient, i) => {
+    const reply = replies[i];
+    if (reply === undefined) return;
+    if (isPositive(reply)) accepted.push(recipient);
+    else rejected.push({ recipient, reply });
+  });
+  return { accepted, rejected };
+}
+
+export async function resetQuietly(session: Session): Promise<void> {
+  if (!session.connection.isOpen) return;
+  try {
+    await session.connection.command(commands.rset(), "RSET", session.timeouts.command);
+  } catch {
+    // the error that made us reset is the one to report
+  }
+}
+
+export function fatalIf421(
+  connection: Connection,
+  reply: Reply,
+  stage: "MAIL" | "RCPT" | "DATA" | "BDAT" | "END",
+): void {
+  if (reply.code !== 421) return;
+  const error = new SMTPError(
+    "ECONNECTION",
+    `the server is closing the connection: ${describeReply(reply)}`,
+    {
+      stage,
+      reply,
+    },
+  );
+  connection.fail(error);
+  throw error;
+}
+
+export function isPositive(reply: Reply): boolean {
+  return reply.code >= 200 && reply.code < 300;
+}
+
+export function withRejected(error: SMTPError, rejected: { recipient: string; reply: Reply }[]): SMTPError {
+  return Object.assign(error, { rejected });
+}
+
+export function errorMessage(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** Octets gathered into one BDAT chunk at most (the last chunk may be larger by one source piece). */
+/** The error for a content source that failed: the terminator is never sent, the connection is destroyed. */
+export function contentFailed(connection: Connection, cause: unknown, stage: "DATA" | "BDAT"): SMTPError {
+  if (cause instanceof SMTPError) return cause;
+  const error = new SMTPError("EMESSAGE", `the message content failed: ${errorMessage(cause)}`, {
+    stage,
+    cause,
+    temporary: false,
+  });
+  connection.fail(error); // the server must never take a partial message as complete
+  return error;
+}
