@@ -19,7 +19,10 @@ function repoRoot(): string {
 
 /** Runs `code` in a fresh node and returns what it printed as JSON. */
 function runChild(code: string): Record<string, number> {
-  const result = spawnSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8", timeout: 120_000 });
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", code], {
+    encoding: "utf8",
+    timeout: 120_000,
+  });
   assert.equal(result.status, 0, result.stderr);
   return JSON.parse(result.stdout.trim().split("\n").pop()!) as Record<string, number>;
 }
@@ -64,7 +67,9 @@ describe("memory: a 200 MiB stream through smtp-sink", () => {
     assert.equal(sent.code, 250);
     const growthMiB = (sent.maxRSS! - baseline.maxRSS!) / 1024;
     // the figure for the issue note
-    console.log(`# 200 MiB stream: peak RSS ${(sent.maxRSS! / 1024).toFixed(1)} MiB, baseline ${(baseline.maxRSS! / 1024).toFixed(1)} MiB, growth ${growthMiB.toFixed(1)} MiB, ${(200 / sent.seconds!).toFixed(0)} MiB/s`);
+    console.log(
+      `# 200 MiB stream: peak RSS ${(sent.maxRSS! / 1024).toFixed(1)} MiB, baseline ${(baseline.maxRSS! / 1024).toFixed(1)} MiB, growth ${growthMiB.toFixed(1)} MiB, ${(200 / sent.seconds!).toFixed(0)} MiB/s`,
+    );
     assert.ok(growthMiB < 64, `peak RSS grew by ${growthMiB.toFixed(1)} MiB`);
   });
 });

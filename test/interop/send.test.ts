@@ -7,6 +7,7 @@ import { type AddressObject, type ParsedMail, simpleParser } from "mailparser";
 import { SMTP, SMTPError, type TranscriptEntry } from "../../src/index.js";
 import { connectTo } from "../helpers/script-server.js";
 import { type AiosmtpdServer, startAiosmtpd } from "../helpers/servers/aiosmtpd.js";
+import { type DovecotLmtpServer, startDovecotLmtp } from "../helpers/servers/dovecot-lmtp.js";
 import { type PostfixServer, startPostfix } from "../helpers/servers/postfix.js";
 
 const LONG_LINE = "L".repeat(2000);
@@ -246,5 +247,29 @@ describe("round trip through aiosmtpd (SMTP and LMTP)", () => {
     ]);
     const [message] = await lmtpServer.waitForMessages(1);
     assert.deepEqual(message?.accepted, ["ok@example.test"]);
+  });
+});
+
+describe("LMTP round trip through Dovecot's LMTP server", () => {
+  let lmtp: DovecotLmtpServer;
+  before(async () => {
+    lmtp = await startDovecotLmtp({ starttls: true });
+  });
+  after(() => lmtp.stop());
+
+  it("per-recipient replies after the data (BDAT with PIPELINING): delivered, refused at RCPT, refused after data", async () => {
+    const smtp = new SMTP({ clientName: "client.example", lmtp: true });
+    assert.equal(await smtp.connect(await connectTo(lmtp.port)), true);
+    const options = smtp.getServerOptions();
+    assert.ok(options.includes("CHUNKING") && options.includes("PIPELINING"), options.join(","));
+    const result = await sendTricky(smtp, ["reject@example.test", "faildata@example.test"]);
+    await smtp.close();
+    assert.deepEqual(result.accepted, ["bob@example.test", "carol@example.test"]);
+    assert.deepEqual(result.rejected.map((r) => [r.recipient, r.reply.code]).sort(), [
+      ["faildata@example.test", 552],
+      ["reject@example.test", 550],
+    ]);
+    const delivered = await lmtp.waitForDelivery(2);
+    for (const d of delivered) await assertDelivered(d.message, SUBJECT);
   });
 });
