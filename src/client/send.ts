@@ -1,7 +1,8 @@
+import { isAscii } from "node:buffer";
 import { inputError, SMTPError } from "../errors.js";
 import { needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "../message/address.js";
 import { composeMessage } from "../message/compose.js";
-import { toByteChunks, wireSize } from "../message/content.js";
+import { inMemoryBytes, lineStats, toByteChunks } from "../message/content.js";
 import { CommandArgumentError, checkArgument } from "../protocol/commands.js";
 import type { Content, SendOptions, SendResult } from "../types.js";
 import { type Envelope, type PreparedTransaction, runTransaction, type Session } from "./transaction.js";
@@ -99,15 +100,44 @@ export function planRaw(
     const envelope = buildEnvelope(session, from, recipients);
     checkDsn(options);
     if (message === null || message === undefined) throw inputError("no message content");
-    const size = wireSize(message); // CRLF-normalised, as RFC 1870 counts
-    const eightBit = size === undefined ? true : hasEightBit(message as string | Uint8Array);
-    const messageId =
-      typeof message === "string" || message instanceof Uint8Array ? findMessageId(message) : "";
+    const bytes = inMemoryBytes(message); // encoded once, for the size, the 8-bit check and the wire
+    if (bytes === undefined) {
+      return {
+        transaction: {
+          envelope,
+          message: { chunks: toByteChunks(message), size: undefined, eightBit: true },
+          options,
+        },
+        messageId: () => "",
+      };
+    }
+    const size = lineStats(bytes).size; // CRLF-normalised, as RFC 1870 counts
+    const messageId = findMessageId(bytes);
     return {
-      transaction: { envelope, message: { chunks: toByteChunks(message), size, eightBit }, options },
+      transaction: { envelope, message: { chunks: slices(bytes), size, eightBit: !isAscii(bytes) }, options },
       messageId: () => messageId,
     };
   });
+}
+
+/** In-memory bytes as views of at most 256 KiB, so large messages still interleave with the socket. */
+function slices(bytes: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let p = 0; p < bytes.length; p += 256 * 1024) out.push(bytes.subarray(p, p + 256 * 1024));
+  return out;
+}
+
+/**
+ * Parsed envelope addresses, by input (and whether SMTPUTF8 was offered): a bulk sender repeats the same
+ * sender and recipients, and parsing is the largest share of a small send's CPU. Only valid addresses are
+ * kept; the cache is bounded.
+ */
+const ADDRESS_CACHE = new Map<string, { address: string; smtpUtf8: boolean }>();
+const ADDRESS_CACHE_LIMIT = 1024;
+
+function remember(key: string, value: { address: string; smtpUtf8: boolean }): void {
+  if (ADDRESS_CACHE.size >= ADDRESS_CACHE_LIMIT) ADDRESS_CACHE.clear();
+  ADDRESS_CACHE.set(key, value);
 }
 
 /** Validates the sender and every recipient (exactly one mailbox each) and builds the de-duplicated envelope. */
@@ -118,6 +148,19 @@ function buildEnvelope(session: Session, from: string, recipients: string[]): En
   let smtpUtf8 = false;
   const envelopeAddress = (input: string, what: string): string => {
     if (typeof input !== "string") throw inputError(`${what} must be a string`);
+    const cached = ADDRESS_CACHE.get(smtpUtf8Offered ? `u${input}` : `a${input}`);
+    if (cached !== undefined) {
+      smtpUtf8 ||= cached.smtpUtf8;
+      return cached.address;
+    }
+    const before = smtpUtf8;
+    smtpUtf8 = false;
+    const address = parseEnvelopeAddress(input, what);
+    remember(smtpUtf8Offered ? `u${input}` : `a${input}`, { address, smtpUtf8 });
+    smtpUtf8 ||= before;
+    return address;
+  };
+  const parseEnvelopeAddress = (input: string, what: string): string => {
     try {
       checkArgument(input, what);
     } catch (error) {
@@ -184,15 +227,11 @@ function hostnameForMessageId(clientName: string): string {
   return clientName;
 }
 
-function hasEightBit(message: string | Uint8Array): boolean {
-  if (typeof message === "string") return /[^\x00-\x7f]/.test(message);
-  return message.some((byte) => byte >= 0x80);
-}
-
 /** The Message-ID in a complete message's header block, or "". */
-function findMessageId(message: string | Uint8Array): string {
-  const text =
-    typeof message === "string" ? message : Buffer.from(message.subarray(0, 65536)).toString("latin1");
+function findMessageId(message: Uint8Array): string {
+  const text = Buffer.from(message.buffer, message.byteOffset, Math.min(message.byteLength, 65536)).toString(
+    "latin1",
+  );
   const end = text.search(/\r?\n\r?\n/);
   const head = end === -1 ? text : text.slice(0, end);
   const match = /(?:^|\n)message-id:[ \t]*(<[^>\r\n]+>)/i.exec(head);

@@ -42,8 +42,11 @@ export interface Envelope {
 }
 
 export interface OutgoingMessage {
-  /** The message bytes, with any line ends (normalised on the way). */
-  chunks: AsyncIterable<Uint8Array>;
+  /**
+   * The message bytes, with any line ends (normalised on the way). In-memory content comes as an array
+   * of views (no async generator per message), streams as an async iterable.
+   */
+  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
   /** The size in octets when known (SIZE=, RFC 1870). */
   size: number | undefined;
   /** False when the message is known to be 7-bit; BODY=8BITMIME is declared otherwise (when offered). */
@@ -177,9 +180,14 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
     throw withRejected(replyError("EMESSAGE", "DATA", "the server refused DATA", dataAnswer), rejected);
   }
   const deadline = connection.deadline(session.timeouts.data, "DATA", "sending the message");
+  const socket = connection.socket;
+  // In-memory content is written corked, so the body and its end leave in one write (one syscall, one
+  // segment for a small message). A stream is not: its chunks go out as they come.
+  let corked = message.size !== undefined;
+  if (corked) socket.cork();
   try {
     const stuffer = new DotStuffer();
-    const written = await pump(connection, message.chunks, (chunk) => stuffer.encode(chunk));
+    const written = await pump(connection, message.chunks, (chunk) => stuffer.encode(chunk), corked);
     const finals = expectFinal(session, accepted.length);
     connection.log("C", `<message: ${written} octets>`);
     connection.log("C", ".");
@@ -194,23 +202,31 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
         // that send fails on its own when its turn comes; this one is unaffected
       }
     }
-    const socket = connection.socket;
     socket.cork();
     const wait = connection.write(stuffer.end());
     if (nextFlight.length > 0) connection.writeCommands(nextFlight);
     socket.uncork();
+    if (corked) {
+      corked = false;
+      socket.uncork();
+    }
     if (wait) await wait;
     return await finish(session, finals, accepted, rejected);
   } finally {
+    if (corked) socket.uncork();
     deadline.clear();
   }
 }
 
-/** Writes every chunk through `encode`, waiting for drain when the socket is full. A source error fails all. */
+/**
+ * Writes every chunk through `encode`, waiting for drain when the socket is full (a corked socket is
+ * flushed first, then corked again). A source error fails the connection.
+ */
 async function pump(
   connection: Connection,
-  source: AsyncIterable<Uint8Array>,
+  source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   encode: (chunk: Uint8Array) => Uint8Array,
+  corked: boolean,
 ): Promise<number> {
   let octets = 0;
   try {
@@ -219,7 +235,11 @@ async function pump(
       const out = encode(chunk);
       if (out.length > 0) {
         const wait = connection.write(out);
-        if (wait) await wait;
+        if (wait) {
+          if (corked) connection.socket.uncork();
+          await wait;
+          if (corked) connection.socket.cork();
+        }
       }
     }
   } catch (cause) {

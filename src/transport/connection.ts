@@ -16,7 +16,9 @@ interface Waiter {
   stage: SMTPStage;
   /** STARTTLS: after this reply nothing more is read until the TLS handshake is done. */
   barrier: boolean;
-  timer: NodeJS.Timeout | undefined;
+  /** When the whole reply must have arrived (ms since the epoch), or Infinity. */
+  deadline: number;
+  timeoutMs: number | undefined;
   resolve(reply: Reply): void;
   reject(error: SMTPError): void;
 }
@@ -42,6 +44,8 @@ export class Connection {
   #failure: SMTPError | undefined;
   #discarding = false;
   #lastReply: Reply | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
 
   constructor(socket: net.Socket, options: ConnectionOptions = {}) {
     this.#socket = socket;
@@ -95,20 +99,53 @@ export class Connection {
   ): Promise<Reply> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<Reply>((resolve, reject) => {
-      const waiter: Waiter = { stage, barrier: options.barrier ?? false, timer: undefined, resolve, reject };
-      if (timeoutMs !== undefined) {
-        waiter.timer = setTimeout(() => {
-          this.fail(
-            new SMTPError("ETIMEDOUT", `no complete ${stage} reply within ${timeoutMs} ms`, {
-              stage,
-              temporary: true,
-            }),
-          );
-        }, timeoutMs);
-      }
+      const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+      const waiter: Waiter = {
+        stage,
+        barrier: options.barrier ?? false,
+        deadline,
+        timeoutMs,
+        resolve,
+        reject,
+      };
       this.#waiters.push(waiter);
+      this.#armTimer(deadline);
     });
   }
+
+  /**
+   * One timer serves every waiter: it is armed for the earliest deadline and, when it fires, fails the
+   * connection if some waiter's deadline has passed, else re-arms for the next one (setTimeout per
+   * pipelined command would cost a timer per RCPT).
+   */
+  #armTimer(at: number): void {
+    if (at >= this.#timerAt) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, at - Date.now()));
+    // The open socket keeps the process alive while a reply is awaited; an idle session must not be.
+    this.#timer.unref();
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const waiter of this.#waiters) {
+      if (waiter.deadline <= now) {
+        this.fail(
+          new SMTPError("ETIMEDOUT", `no complete ${waiter.stage} reply within ${waiter.timeoutMs} ms`, {
+            stage: waiter.stage,
+            temporary: true,
+          }),
+        );
+        return;
+      }
+      if (waiter.deadline < next) next = waiter.deadline;
+    }
+    if (next !== Number.POSITIVE_INFINITY) this.#armTimer(next);
+  };
 
   /** Writes commands as one corked group and logs them. Throws the failure if the connection is gone. */
   writeCommands(commands: readonly Command[]): void {
@@ -230,9 +267,10 @@ export class Connection {
   #markClosed(error: SMTPError): void {
     this.#failure = error;
     this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
     const waiters = this.#waiters.splice(0);
     for (const waiter of waiters) {
-      clearTimeout(waiter.timer);
       waiter.reject(errorForStage(error, waiter.stage));
     }
     for (const settle of [...this.#drainWaiters]) settle(error);
@@ -306,7 +344,6 @@ export class Connection {
   };
 
   #deliver(waiter: Waiter, reply: Reply): void {
-    clearTimeout(waiter.timer);
     this.#lastReply = reply;
     if (this.#logger) for (const line of replyWireLines(reply)) this.log("S", redactServerLine(line));
     waiter.resolve(reply);
