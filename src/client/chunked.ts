@@ -32,9 +32,10 @@ export async function sendChunked(
   let failedEarly = false;
   const deadline = connection.deadline(session.timeouts.data, "BDAT", "sending the message");
   let pendingHead = envelopeCommands;
-  // Write one BDAT frame: command line + bytes, corked together with whatever envelope is still unsent.
-  const frame = (bytes: Uint8Array, last: boolean): Promise<void> | undefined => {
-    const command = commands.bdat(bytes.length, last);
+  // Write one BDAT frame: command line + the pieces (not copied into one buffer), corked together with
+  // whatever envelope is still unsent.
+  const frame = (pieces: Uint8Array[], octets: number, last: boolean): Promise<void> | undefined => {
+    const command = commands.bdat(octets, last);
     const reply = last ? undefined : connection.expect("BDAT", session.timeouts.data);
     if (reply) {
       bdatReplies.push(reply);
@@ -49,8 +50,9 @@ export async function sendChunked(
     socket.cork();
     connection.writeCommands([...pendingHead, command]);
     pendingHead = [];
-    connection.log("C", `<${bytes.length} octets>`);
-    const wait = connection.write(bytes);
+    connection.log("C", `<${octets} octets>`);
+    let wait: Promise<void> | undefined;
+    for (const piece of pieces) if (piece.length > 0) wait = connection.write(piece) ?? wait;
     socket.uncork();
     return wait;
   };
@@ -65,7 +67,7 @@ export async function sendChunked(
         const out = normalizer.encode(chunk);
         if (out.length === 0) continue;
         if (heldOctets > 0 && heldOctets + out.length > BDAT_CHUNK) {
-          const wait = frame(join(held, heldOctets), false);
+          const wait = frame(held, heldOctets, false);
           held = [];
           heldOctets = 0;
           if (wait) await wait;
@@ -79,11 +81,11 @@ export async function sendChunked(
     }
     const tail = normalizer.end();
     held.push(tail);
-    const last = join(held, heldOctets + tail.length);
+    heldOctets += tail.length;
     let finals: Promise<Reply>[] = [];
     if (!failedEarly) {
       finals = expectFinal(session, known ? known.accepted.length : envelope.recipients.length, "END");
-      const wait = frame(last, true);
+      const wait = frame(held, heldOctets, true);
       if (wait) await wait;
     }
     // ---- collect: envelope replies first, then each BDAT, then the final one(s) ----
@@ -127,16 +129,5 @@ export async function sendChunked(
   }
 }
 
-/** Registers the waiter(s) for the end of data: one, or one per accepted recipient with LMTP (RFC 2033 §4.2). */
+/** Octets gathered into one BDAT chunk at most (the last chunk may be larger by one source piece). */
 const BDAT_CHUNK = 256 * 1024;
-
-function join(parts: Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = Buffer.allocUnsafe(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
