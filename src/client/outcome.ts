@@ -7,6 +7,7 @@ import type { Session, TransactionResult } from "./transaction.js";
 // How a transaction's replies become its outcome: accepted and rejected recipients, the final reply,
 // the errors for refusals, and the RSET that keeps the session usable after a refusal before the data ends.
 
+/** Registers the waiter(s) for the end of data: one, or one per accepted recipient with LMTP (RFC 2033 §4.2). */
 export function expectFinal(session: Session, acceptedCount: number, stage: "END" = "END"): Promise<Reply>[] {
   const count = session.lmtp ? acceptedCount : 1;
   return Array.from({ length: count }, () => session.connection.expect(stage, session.timeouts.data));
