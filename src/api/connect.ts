@@ -4,7 +4,7 @@ import net from "node:net";
 import type tls from "node:tls";
 import { SMTP } from "../client/smtp.js";
 import { describeReply, SMTPError, type SMTPErrorCode, type SMTPStage } from "../errors.js";
-import type { Reply, SMTPOptions, TranscriptEntry } from "../types.js";
+import type { Reply, SMTPOptions } from "../types.js";
 
 /**
  * How the channel is secured.
@@ -60,26 +60,18 @@ export interface ConnectPlan {
  */
 export async function connect(options: ConnectOptions): Promise<SMTP> {
   const plan = planConnection(options);
-  let firstReply: Reply | undefined;
-  const userLogger = options.logger;
-  const logger = (entry: TranscriptEntry): void => {
-    // The first server reply is the greeting; the seed's connect() may send QUIT after a refusal, so
-    // lastReply no longer holds it when connect() resolves false.
-    if (firstReply === undefined && entry.direction === "S") firstReply = smtp.lastReply;
-    userLogger?.(entry);
-  };
   const smtp = new SMTP({
     clientName: options.clientName,
     lmtp: options.lmtp,
     timeouts: options.timeouts,
     signal: options.signal,
-    logger,
+    logger: options.logger,
     // honoured only where the caller chose a clear channel on purpose (API.md §2, §4.4)
     allowInsecureAuth: plan.security === "none" ? options.allowInsecureAuth : false,
   });
   const socket = await openSocket(plan.host, plan.port, plan.connectTimeout, options.signal);
   try {
-    await establish(smtp, socket, plan, () => firstReply);
+    await establish(smtp, socket, plan);
     if (options.auth) await login(smtp, plan, options);
     return smtp;
   } catch (error) {
@@ -256,12 +248,7 @@ const ADVICE = {
 } as const;
 
 /** Greeting and hello (plain or implicit TLS), then STARTTLS per the security mode. */
-async function establish(
-  smtp: SMTP,
-  socket: net.Socket,
-  plan: ConnectPlan,
-  greeting: () => Reply | undefined,
-): Promise<void> {
+async function establish(smtp: SMTP, socket: net.Socket, plan: ConnectPlan): Promise<void> {
   let accepted: boolean;
   try {
     accepted = plan.security === "tls" ? await smtp.connectTLS(socket, plan.tls) : await smtp.connect(socket);
@@ -269,7 +256,8 @@ async function establish(
     throw explainOpening(error, plan);
   }
   if (!accepted) {
-    const first = greeting();
+    // the seed sends QUIT after a declined greeting, so lastReply is the 221 by now: use the greeting
+    const first = smtp.greeting;
     if (first && first.code !== 220)
       throw declined("ECONNECTION", "GREETING", "the server declined the session", first);
     throw declined("ECONNECTION", "EHLO", "the server refused EHLO and HELO", smtp.lastReply, ADVICE.hello);

@@ -50,6 +50,7 @@ export class SMTP {
   #capabilities: Capabilities = NO_CAPABILITIES;
   #clientName: string | undefined;
   #tlsSocket: tls.TLSSocket | undefined;
+  #greeting: Reply | undefined;
   /** Calls waiting their turn; the running one stays at index 0 until it ends. */
   readonly #operations: { run(): Promise<void>; plan: SendPlan | undefined }[] = [];
   #closed = false;
@@ -65,6 +66,11 @@ export class SMTP {
   /** The last reply the server sent. */
   get lastReply(): Reply | undefined {
     return this.#connection?.lastReply;
+  }
+
+  /** The server's greeting (220, or the refusal when connect() resolved false). */
+  get greeting(): Reply | undefined {
+    return this.#greeting;
   }
 
   /** True once the channel is TLS. */
@@ -337,6 +343,7 @@ export class SMTP {
     }
     this.#clientName = this.#options.clientName ?? defaultClientName(connection.socket.localAddress);
     const greeting = await connection.expect("GREETING", this.#timeouts.greeting);
+    this.#greeting = greeting;
     if (greeting.code !== 220) {
       this.#fatalIf421(connection, greeting, "GREETING");
       if (greeting.code >= 500) {
