@@ -112,6 +112,8 @@ describe("SMTP session calls against a scripted server", () => {
     const smtp = new SMTP({ clientName: NAME });
     assert.equal(await smtp.connect(socket), false);
     assert.equal(smtp.lastReply?.code, 221);
+    assert.equal(smtp.greeting?.code, 554);
+    assert.equal(smtp.greeting?.enhancedCode, "5.7.1");
     await server.done;
   });
 
