@@ -3,53 +3,15 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import dns from "node:dns";
 import net from "node:net";
-import { after, describe, it } from "node:test";
-import { connect, SMTPError } from "../../src/index.js";
-import { CA, type ScriptServer, type Step, startScriptServer } from "../helpers/script-server.js";
-import {
-  type SmtpServerHarness,
-  type SmtpServerHarnessOptions,
-  startSmtpServer,
-} from "../helpers/servers/smtp-server.js";
+import { describe, it } from "node:test";
+import { connect } from "../../src/index.js";
+import { rejectsWith } from "../helpers/assertions.js";
+import { CA } from "../helpers/script-server.js";
+import { freePort } from "../helpers/servers/common.js";
+import { testServers } from "../helpers/test-servers.js";
 
 const USERS = { alice: "correct horse battery staple" };
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-async function harness(options: SmtpServerHarnessOptions): Promise<SmtpServerHarness> {
-  const server = await startSmtpServer(options);
-  cleanups.push(() => server.stop());
-  return server;
-}
-
-async function script(steps: Step[]): Promise<ScriptServer> {
-  const server = await startScriptServer(steps);
-  cleanups.push(() => server.close());
-  return server;
-}
-
-async function rejects(promise: Promise<unknown>, code: string, stage?: string): Promise<SMTPError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof SMTPError, `expected SMTPError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (stage !== undefined) assert.equal(error.stage, stage, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
-
-/** A port on 127.0.0.1 with nothing listening (bound, read, released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const { harness, script, defer } = testServers();
 
 describe("connect(): addresses", () => {
   it("IPv6 loopback ::1 works (STARTTLS verified against the certificate's ::1 entry)", async () => {
@@ -66,16 +28,16 @@ describe("connect(): addresses", () => {
   });
 
   it("nothing listening: ECONNECTION at CONNECT, quickly, naming the address tried", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const started = Date.now();
-    const error = await rejects(connect({ host: "127.0.0.1", port }), "ECONNECTION", "CONNECT");
+    const error = await rejectsWith(connect({ host: "127.0.0.1", port }), "ECONNECTION", "CONNECT");
     assert.ok(Date.now() - started < 2000);
     assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port} ECONNREFUSED`));
     assert.match(error.message, /check the host and port/);
   });
 
   it("a name with IPv4 and IPv6 addresses: every address tried is named", async (t) => {
-    const port = await closedPort();
+    const port = await freePort();
     const original = dns.lookup;
     // net.connect resolves through dns.lookup; answer for a test name with both families
     t.mock.method(dns, "lookup", ((
@@ -89,7 +51,7 @@ describe("connect(): addresses", () => {
         { address: "::1", family: 6 },
       ]);
     }) as typeof dns.lookup);
-    const error = await rejects(connect({ host: "dual.test", port }), "ECONNECTION", "CONNECT");
+    const error = await rejectsWith(connect({ host: "dual.test", port }), "ECONNECTION", "CONNECT");
     assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${port} ECONNREFUSED`));
     assert.match(error.message, new RegExp(`\\[::1\\]:${port} ECONNREFUSED`));
   });
@@ -100,9 +62,9 @@ describe("connect(): addresses", () => {
       t.skip("python3 is not available to hold a full accept queue");
       return;
     }
-    cleanups.push(async () => blackhole.stop());
+    defer(() => blackhole.stop());
     const started = Date.now();
-    const error = await rejects(
+    const error = await rejectsWith(
       connect({ host: "127.0.0.1", port: blackhole.port, connectTimeout: 400 }),
       "ECONNECTION",
       "CONNECT",
@@ -115,7 +77,7 @@ describe("connect(): addresses", () => {
 
   it("a server that accepts but never greets: ETIMEDOUT at GREETING, socket destroyed", async () => {
     const server = await script([{ wait: 2000 }]);
-    const error = await rejects(
+    const error = await rejectsWith(
       connect({ host: "127.0.0.1", port: server.port, timeouts: { greeting: 200 } }),
       "ETIMEDOUT",
       "GREETING",

@@ -1,52 +1,15 @@
 // connect(): security defaults and modes, the wrong TLS mode for the port, refusals turned into errors.
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { planConnection } from "../../src/api/connect.js";
-import { connect, SMTPError, type TranscriptEntry } from "../../src/index.js";
-import { CA, type ScriptServer, type Step, startScriptServer } from "../helpers/script-server.js";
-import { waitUntil } from "../helpers/servers/common.js";
-import {
-  type SmtpServerHarness,
-  type SmtpServerHarnessOptions,
-  startSmtpServer,
-} from "../helpers/servers/smtp-server.js";
+import { connect, type TranscriptEntry } from "../../src/index.js";
+import { noConnectionsLeft, rejectsWith } from "../helpers/assertions.js";
+import { CA } from "../helpers/script-server.js";
+import { testServers } from "../helpers/test-servers.js";
 
 const USERS = { alice: "correct horse battery staple" };
 const NAME = "client.example";
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-async function harness(options: SmtpServerHarnessOptions): Promise<SmtpServerHarness> {
-  const server = await startSmtpServer(options);
-  cleanups.push(() => server.stop());
-  return server;
-}
-
-async function script(steps: Step[]): Promise<ScriptServer> {
-  const server = await startScriptServer(steps);
-  cleanups.push(() => server.close());
-  return server;
-}
-
-/** The server's open connections drop to zero: the client closed its socket. */
-function noConnectionsLeft(server: SmtpServerHarness): Promise<true> {
-  const connections = (server.server as unknown as { connections: Set<unknown> }).connections;
-  return waitUntil(() => (connections.size === 0 ? true : undefined), 3000, "the client to close its socket");
-}
-
-async function rejects(promise: Promise<unknown>, code: string, stage?: string): Promise<SMTPError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof SMTPError, `expected SMTPError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (stage !== undefined) assert.equal(error.stage, stage, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
+const { harness, script } = testServers();
 
 describe("connect(): defaults", () => {
   it("port 587 with required STARTTLS; 465 with implicit TLS; each implies the other", () => {
@@ -82,10 +45,10 @@ describe("connect(): defaults", () => {
   });
 
   it("bad options are EINPUT before any connection", async () => {
-    await rejects(connect({ host: "" }), "EINPUT", "CONNECT");
-    await rejects(connect({ host: "x.example", port: 70000 }), "EINPUT", "CONNECT");
-    await rejects(connect({ host: "x.example", security: "ssl" as "tls" }), "EINPUT", "CONNECT");
-    await rejects(connect({ host: "x\r\n.example" }), "EINPUT", "CONNECT");
+    await rejectsWith(connect({ host: "" }), "EINPUT", "CONNECT");
+    await rejectsWith(connect({ host: "x.example", port: 70000 }), "EINPUT", "CONNECT");
+    await rejectsWith(connect({ host: "x.example", security: "ssl" as "tls" }), "EINPUT", "CONNECT");
+    await rejectsWith(connect({ host: "x\r\n.example" }), "EINPUT", "CONNECT");
   });
 });
 
@@ -121,7 +84,7 @@ describe("connect(): security modes against smtp-server", () => {
   it("required STARTTLS not offered: ETLS with the EHLO reply, QUIT, socket closed", async () => {
     const server = await harness({ starttls: false });
     const log: TranscriptEntry[] = [];
-    const error = await rejects(
+    const error = await rejectsWith(
       connect({ host: "127.0.0.1", port: server.port, logger: (e) => log.push(e) }),
       "ETLS",
       "STARTTLS",
@@ -138,7 +101,7 @@ describe("connect(): security modes against smtp-server", () => {
     const smtp = await connect({ host: "127.0.0.1", port: server.port, security: "starttls-if-offered" });
     assert.equal(smtp.secure, false);
     await smtp.close();
-    const error = await rejects(
+    const error = await rejectsWith(
       connect({
         host: "127.0.0.1",
         port: server.port,
@@ -171,7 +134,7 @@ describe("connect(): security modes against smtp-server", () => {
     const server = await harness({ starttls: false, auth: { users: USERS, allowInsecure: true } });
     const auth = { username: "alice", password: USERS.alice };
     const base = { host: "127.0.0.1", port: server.port, security: "none", auth } as const;
-    const error = await rejects(connect(base), "EAUTH", "AUTH");
+    const error = await rejectsWith(connect(base), "EAUTH", "AUTH");
     assert.match(error.message, /allowInsecureAuth/);
     assert.equal(server.authAttempts().length, 0);
     const smtp = await connect({ ...base, allowInsecureAuth: true });
@@ -182,7 +145,7 @@ describe("connect(): security modes against smtp-server", () => {
 
   it("declined credentials: EAUTH with the 535 reply, never the password; socket closed", async () => {
     const server = await harness({ auth: { users: USERS } });
-    const error = await rejects(
+    const error = await rejectsWith(
       connect({
         host: "localhost",
         port: server.port,
@@ -200,7 +163,7 @@ describe("connect(): security modes against smtp-server", () => {
 
   it("a certificate that does not chain to a trusted CA: ETLS that says to pass tls.ca", async () => {
     const server = await harness({});
-    const error = await rejects(connect({ host: "localhost", port: server.port }), "ETLS", "STARTTLS");
+    const error = await rejectsWith(connect({ host: "localhost", port: server.port }), "ETLS", "STARTTLS");
     assert.match(error.message, /tls\.ca/);
     await noConnectionsLeft(server);
   });
@@ -209,7 +172,7 @@ describe("connect(): security modes against smtp-server", () => {
 describe("connect(): certificates and aborts", () => {
   it("a certificate for another name: ETLS that says to connect by a name it carries", async () => {
     const server = await harness({ tlsCert: "other.example" });
-    const error = await rejects(
+    const error = await rejectsWith(
       connect({ host: "localhost", port: server.port, tls: { ca: CA } }),
       "ETLS",
       "STARTTLS",
@@ -221,7 +184,7 @@ describe("connect(): certificates and aborts", () => {
 
   it("an AbortSignal already aborted: EABORT at CONNECT, no connection made", async () => {
     const server = await harness({});
-    await rejects(
+    await rejectsWith(
       connect({ host: "127.0.0.1", port: server.port, signal: AbortSignal.abort() }),
       "EABORT",
       "CONNECT",
@@ -233,7 +196,7 @@ describe("connect(): certificates and aborts", () => {
 describe("connect(): the wrong TLS mode for the port", () => {
   it('implicit TLS to a plain-SMTP port: ETLS saying use security "starttls"', async () => {
     const server = await harness({});
-    const error = await rejects(
+    const error = await rejectsWith(
       connect({ host: "localhost", port: server.port, security: "tls", tls: { ca: CA } }),
       "ETLS",
       "CONNECT",
@@ -245,7 +208,7 @@ describe("connect(): the wrong TLS mode for the port", () => {
   it('plain SMTP to an implicit-TLS port: no greeting, and the error says use security "tls"', async () => {
     const server = await harness({ secure: true });
     const started = Date.now();
-    const error = await rejects(
+    const error = await rejectsWith(
       connect({ host: "localhost", port: server.port, timeouts: { greeting: 300 } }),
       "ETIMEDOUT",
       "GREETING",
@@ -263,7 +226,11 @@ describe("connect(): where the seed call resolves false", () => {
       { expect: "QUIT", reply: "221 bye\r\n" },
       { expectClose: true },
     ]);
-    const error = await rejects(connect({ host: "127.0.0.1", port: server.port }), "ECONNECTION", "GREETING");
+    const error = await rejectsWith(
+      connect({ host: "127.0.0.1", port: server.port }),
+      "ECONNECTION",
+      "GREETING",
+    );
     assert.equal(error.reply?.code, 554);
     assert.match(error.message, /no service for you/);
     await server.done;
@@ -277,7 +244,7 @@ describe("connect(): where the seed call resolves false", () => {
       { expect: "QUIT", reply: "221 bye\r\n" },
       { expectClose: true },
     ]);
-    const error = await rejects(
+    const error = await rejectsWith(
       connect({ host: "127.0.0.1", port: server.port, clientName: NAME }),
       "ECONNECTION",
       "EHLO",
@@ -295,7 +262,7 @@ describe("connect(): where the seed call resolves false", () => {
       { expect: "QUIT", reply: "221 bye\r\n" },
       { expectClose: true },
     ]);
-    const error = await rejects(
+    const error = await rejectsWith(
       connect({ host: "127.0.0.1", port: server.port, clientName: NAME }),
       "ETLS",
       "STARTTLS",

@@ -1,61 +1,15 @@
 // sendMail(): connect, send, close — and close also after a failure, never masking the send's outcome.
 import assert from "node:assert/strict";
-import net from "node:net";
-import { after, describe, it } from "node:test";
-import { SMTP, SMTPError, sendMail, type TranscriptEntry } from "../../src/index.js";
-import { CA, type ScriptServer, type Step, startScriptServer } from "../helpers/script-server.js";
-import { waitUntil } from "../helpers/servers/common.js";
-import {
-  type SmtpServerHarness,
-  type SmtpServerHarnessOptions,
-  startSmtpServer,
-} from "../helpers/servers/smtp-server.js";
+import { describe, it } from "node:test";
+import { SMTP, sendMail, type TranscriptEntry } from "../../src/index.js";
+import { noConnectionsLeft, rejectsWith } from "../helpers/assertions.js";
+import { CA } from "../helpers/script-server.js";
+import { freePort } from "../helpers/servers/common.js";
+import { testServers } from "../helpers/test-servers.js";
 
 const USERS = { alice: "correct horse battery staple" };
 const NAME = "client.example";
-const cleanups: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-async function harness(options: SmtpServerHarnessOptions): Promise<SmtpServerHarness> {
-  const server = await startSmtpServer(options);
-  cleanups.push(() => server.stop());
-  return server;
-}
-
-async function script(steps: Step[]): Promise<ScriptServer> {
-  const server = await startScriptServer(steps);
-  cleanups.push(() => server.close());
-  return server;
-}
-
-/** The server's open connections drop to zero: the client closed its socket. */
-function noConnectionsLeft(server: SmtpServerHarness): Promise<true> {
-  const connections = (server.server as unknown as { connections: Set<unknown> }).connections;
-  return waitUntil(() => (connections.size === 0 ? true : undefined), 3000, "the client to close its socket");
-}
-
-async function rejects(promise: Promise<unknown>, code: string, stage?: string): Promise<SMTPError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof SMTPError, `expected SMTPError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (stage !== undefined) assert.equal(error.stage, stage, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
-
-/** A port on 127.0.0.1 with nothing listening (bound, read, released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const { harness, script } = testServers();
 
 describe("sendMail()", () => {
   it("connects, sends, closes", async () => {
@@ -84,7 +38,7 @@ describe("sendMail()", () => {
   it("closes in finally: a refused transaction rejects with its own error, then QUIT", async () => {
     const server = await harness({ auth: { users: USERS } });
     const log: TranscriptEntry[] = [];
-    await rejects(
+    await rejectsWith(
       sendMail({
         host: "localhost",
         port: server.port,
@@ -127,8 +81,8 @@ describe("sendMail()", () => {
   });
 
   it("no recipients: EINPUT before connecting", async () => {
-    const port = await closedPort();
-    await rejects(
+    const port = await freePort();
+    await rejectsWith(
       sendMail({ host: "127.0.0.1", port, from: "a@example.com", to: [], subject: "s", content: "c" }),
       "EINPUT",
     );

@@ -6,42 +6,15 @@ import {
   AUTH_SCRAM_SHA_1,
   AUTH_SCRAM_SHA_256,
   AUTH_XOAUTH2,
-  type ChannelInfo,
   MechanismError,
 } from "../../src/auth/mechanism.js";
 import { runSASL } from "../../src/auth/run.js";
-import { SMTPError } from "../../src/errors.js";
-import type { Command } from "../../src/protocol/commands.js";
-import type { Reply } from "../../src/types.js";
-
-const reply = (code: number, ...lines: string[]): Reply => {
-  const l = lines.length === 0 ? [""] : lines;
-  return { code, lines: l, text: l.join("\n") };
-};
-const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
-const clear: ChannelInfo = { secure: false };
-
-/** A fake `send`: answers from a script and records every command. */
-function script(...replies: Reply[]) {
-  const sent: Command[] = [];
-  const send = async (command: Command): Promise<Reply> => {
-    sent.push(command);
-    const next = replies.shift();
-    if (next === undefined) throw new Error(`unexpected command ${command.log}`);
-    return next;
-  };
-  return { send, sent, wire: () => sent.map((c) => c.wire) };
-}
-
-const rejects = (code: string, message?: RegExp) => (error: unknown) =>
-  error instanceof SMTPError &&
-  error.code === code &&
-  error.stage === "AUTH" &&
-  (message === undefined || message.test(error.message));
+import type { SMTPError } from "../../src/errors.js";
+import { authError, b64, clear, fakeSend, reply } from "../helpers/sasl.js";
 
 describe("runSASL with SCRAM and the OAuth mechanisms", () => {
   it("a mechanism failure mid-exchange (forged SCRAM signature) cancels with '*' and rejects EAUTH", async () => {
-    const s = script(
+    const s = fakeSend(
       reply(334, b64("r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")),
       reply(334, b64("v=rmF9pqV8S7suAoZWja4dJRkFsKA=")),
       reply(501, "Cancelled"),
@@ -51,14 +24,14 @@ describe("runSASL with SCRAM and the OAuth mechanisms", () => {
     });
     await assert.rejects(runSASL(mech, s.send), (e: unknown) => {
       return (
-        rejects("EAUTH", /signature does not match/)(e) && (e as SMTPError).cause instanceof MechanismError
+        authError("EAUTH", /signature does not match/)(e) && (e as SMTPError).cause instanceof MechanismError
       );
     });
     assert.equal(s.wire().at(-1), "*\r\n");
   });
 
   it("SCRAM-SHA-256 with the server-final as 235 additional data (RFC 4954 §4)", async () => {
-    const s = script(
+    const s = fakeSend(
       reply(
         334,
         b64("r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"),
@@ -78,7 +51,7 @@ describe("runSASL with SCRAM and the OAuth mechanisms", () => {
   });
 
   it("SCRAM-SHA-1 with the server-final in a 334: an empty line, then 235", async () => {
-    const s = script(
+    const s = fakeSend(
       reply(334, b64("r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")),
       reply(334, b64("v=rmF9pqV8S7suAoZWja4dJRkFsKQ=")),
       reply(235, "Authentication successful"),
@@ -100,24 +73,24 @@ describe("runSASL with SCRAM and the OAuth mechanisms", () => {
       reply(235, b64("v=rmF9pqV8S7suAoZWja4dJRkFsKA=")),
     ];
     for (const final of finals) {
-      const s = script(serverFirst, final);
+      const s = fakeSend(serverFirst, final);
       const mech = createMechanism(AUTH_SCRAM_SHA_1, { username: "user", password: "pencil" }, clear, {
         nonce: () => "fyko+d2lbbFgONRv9qkxdawL",
       });
       await assert.rejects(
         runSASL(mech, s.send),
-        (e: unknown) => rejects("EAUTH")(e) && (e as SMTPError).reply === final,
+        (e: unknown) => authError("EAUTH")(e) && (e as SMTPError).reply === final,
       );
       assert.equal(s.sent.length, 2); // nothing to cancel after 235
     }
-    const immediate = script(reply(235));
+    const immediate = fakeSend(reply(235));
     const mech = createMechanism(AUTH_SCRAM_SHA_256, { username: "u", password: "p" }, clear);
-    await assert.rejects(runSASL(mech, immediate.send), rejects("EAUTH", /without proving/));
+    await assert.rejects(runSASL(mech, immediate.send), authError("EAUTH", /without proving/));
   });
 
   it("XOAUTH2: error challenge -> empty line -> refusal, with the JSON in serverError", async () => {
     const json = '{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}';
-    const s = script(reply(334, b64(json)), reply(535, "5.7.8 Username and Password not accepted"));
+    const s = fakeSend(reply(334, b64(json)), reply(535, "5.7.8 Username and Password not accepted"));
     const mech = createMechanism(AUTH_XOAUTH2, { username: "u@example.com", password: "ya29.token" }, clear);
     const outcome = await runSASL(mech, s.send);
     assert.equal(outcome.reply.code, 535);
@@ -130,7 +103,7 @@ describe("runSASL with SCRAM and the OAuth mechanisms", () => {
 
   it("OAUTHBEARER: error challenge -> \\x01 -> refusal, with the JSON in serverError", async () => {
     const json = '{"status":"invalid_token"}';
-    const s = script(reply(334, b64(json)), reply(535));
+    const s = fakeSend(reply(334, b64(json)), reply(535));
     const mech = createMechanism(AUTH_OAUTHBEARER, { username: "u@example.com", password: "tok" }, clear);
     const outcome = await runSASL(mech, s.send);
     assert.equal(outcome.serverError, json);

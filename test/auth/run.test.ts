@@ -10,48 +10,22 @@ import {
   AUTH_SCRAM_SHA_256,
   AUTH_SCRAM_SHA_256_PLUS,
   AUTH_XOAUTH2,
-  type ChannelInfo,
   MechanismError,
   type SASLClient,
 } from "../../src/auth/mechanism.js";
 import { runSASL } from "../../src/auth/run.js";
 import { SMTPError } from "../../src/errors.js";
-import type { Command } from "../../src/protocol/commands.js";
 import type { Reply } from "../../src/types.js";
-
-const reply = (code: number, ...lines: string[]): Reply => {
-  const l = lines.length === 0 ? [""] : lines;
-  return { code, lines: l, text: l.join("\n") };
-};
-const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
-const clear: ChannelInfo = { secure: false };
-
-/** A fake `send`: answers from a script and records every command. */
-function script(...replies: Reply[]) {
-  const sent: Command[] = [];
-  const send = async (command: Command): Promise<Reply> => {
-    sent.push(command);
-    const next = replies.shift();
-    if (next === undefined) throw new Error(`unexpected command ${command.log}`);
-    return next;
-  };
-  return { send, sent, wire: () => sent.map((c) => c.wire) };
-}
+import { authError, b64, clear, fakeSend, reply } from "../helpers/sasl.js";
 
 /** A mechanism that answers every challenge with "ok" (to test the loop, not a mechanism). */
 function echo(initial?: Uint8Array): SASLClient {
   return { name: "X-ECHO", start: () => initial, next: () => Buffer.from("ok") };
 }
 
-const rejects = (code: string, message?: RegExp) => (error: unknown) =>
-  error instanceof SMTPError &&
-  error.code === code &&
-  error.stage === "AUTH" &&
-  (message === undefined || message.test(error.message));
-
 describe("runSASL", () => {
   it("PLAIN: one AUTH line with the initial response; 235 resolves", async () => {
-    const s = script(reply(235, "Authentication successful"));
+    const s = fakeSend(reply(235, "Authentication successful"));
     const mech = createMechanism(AUTH_PLAIN, { username: "tim", password: "tanstaaftanstaaf" }, clear);
     const outcome = await runSASL(mech, s.send);
     assert.equal(outcome.reply.code, 235);
@@ -64,7 +38,7 @@ describe("runSASL", () => {
   });
 
   it("a refusal is returned, not thrown", async () => {
-    const s = script(reply(535, "Authentication credentials invalid"));
+    const s = fakeSend(reply(535, "Authentication credentials invalid"));
     const outcome = await runSASL(
       createMechanism(AUTH_PLAIN, { username: "a", password: "b" }, clear),
       s.send,
@@ -80,27 +54,27 @@ describe("runSASL", () => {
       [AUTH_SCRAM_SHA_256, "user", "pen\u0007cil"],
     ];
     for (const [type, username, password] of cases) {
-      const s = script();
+      const s = fakeSend();
       await assert.rejects(
         runSASL(createMechanism(type, { username, password }, clear), s.send),
-        rejects("EINPUT"),
+        authError("EINPUT"),
       );
       assert.equal(s.sent.length, 0);
     }
   });
 
   it("no trailing space without an initial response, '=' for an empty one (RFC 4954 §4)", async () => {
-    const a = script(reply(235));
+    const a = fakeSend(reply(235));
     await runSASL(echo(undefined), a.send);
     assert.deepEqual(a.wire(), ["AUTH X-ECHO\r\n"]);
-    const b = script(reply(235));
+    const b = fakeSend(reply(235));
     await runSASL(echo(new Uint8Array(0)), b.send);
     assert.deepEqual(b.wire(), ["AUTH X-ECHO =\r\n"]);
   });
 
   it("an initial response that would make AUTH longer than 512 octets answers the first 334 instead", async () => {
     const token = "t".repeat(600);
-    const s = script(reply(334, ""), reply(235));
+    const s = fakeSend(reply(334, ""), reply(235));
     const mech = createMechanism(AUTH_XOAUTH2, { username: "u@example.com", password: token }, clear);
     const outcome = await runSASL(mech, s.send);
     assert.equal(outcome.reply.code, 235);
@@ -114,10 +88,10 @@ describe("runSASL", () => {
       ["AUTH XOAUTH2", "<redacted>"],
     );
     // The limit is on the whole line with CRLF: 510 octets go with AUTH, 514 do not.
-    const fits = script(reply(235));
+    const fits = fakeSend(reply(235));
     await runSASL(echo(new Uint8Array(372)), fits.send);
     assert.equal(fits.wire()[0]?.length, 510);
-    const over = script(reply(334, ""), reply(235));
+    const over = fakeSend(reply(334, ""), reply(235));
     await runSASL(echo(new Uint8Array(375)), over.send);
     assert.deepEqual(
       over.wire().map((w) => w.length),
@@ -126,7 +100,7 @@ describe("runSASL", () => {
   });
 
   it("LOGIN with arbitrary prompts, and nothing secret in any log form", async () => {
-    const s = script(reply(334, b64("Who are you?")), reply(334, ""), reply(235, "2.7.0 OK"));
+    const s = fakeSend(reply(334, b64("Who are you?")), reply(334, ""), reply(235, "2.7.0 OK"));
     const mech = createMechanism(AUTH_LOGIN, { username: "alice", password: "wonderland" }, clear);
     await runSASL(mech, s.send);
     assert.deepEqual(s.wire(), ["AUTH LOGIN\r\n", `${b64("alice")}\r\n`, `${b64("wonderland")}\r\n`]);
@@ -151,7 +125,7 @@ describe("runSASL", () => {
       ],
     };
     for (const [type, replies] of Object.entries(scripts)) {
-      const s = script(...replies);
+      const s = fakeSend(...replies);
       const mech = createMechanism(Number(type), { username: "user", password }, clear, {
         nonce: () => "abc",
       });
@@ -169,10 +143,10 @@ describe("runSASL", () => {
 
   it("cancels with '*' on a challenge that is not base64, and rejects with EAUTH and the 501", async () => {
     for (const bad of ["Username:", "abc", "a b c d", "====", "YQ"]) {
-      const s = script(reply(334, bad), reply(501, "5.7.0 Cancelled"));
+      const s = fakeSend(reply(334, bad), reply(501, "5.7.0 Cancelled"));
       const mech = createMechanism(AUTH_LOGIN, { username: "u", password: "p" }, clear);
       await assert.rejects(runSASL(mech, s.send), (e: unknown) => {
-        return rejects("EAUTH", /not base64/)(e) && (e as SMTPError).reply?.code === 501;
+        return authError("EAUTH", /not base64/)(e) && (e as SMTPError).reply?.code === 501;
       });
       assert.deepEqual(s.wire(), ["AUTH LOGIN\r\n", "*\r\n"], bad);
       assert.equal(s.sent[1]?.log, "*");
@@ -181,22 +155,22 @@ describe("runSASL", () => {
 
   it("caps the rounds (default 10, or maxRounds) and cancels with '*'", async () => {
     const many = Array.from({ length: 20 }, () => reply(334, ""));
-    const a = script(...many.slice(0, 11), reply(501));
-    await assert.rejects(runSASL(echo(), a.send), rejects("EAUTH", /more than 10 challenges/));
+    const a = fakeSend(...many.slice(0, 11), reply(501));
+    await assert.rejects(runSASL(echo(), a.send), authError("EAUTH", /more than 10 challenges/));
     assert.equal(a.sent.length, 12); // AUTH, 10 answers, "*"
     assert.equal(a.sent.at(-1)?.wire, "*\r\n");
-    const b = script(...many.slice(0, 3), reply(501));
-    await assert.rejects(runSASL(echo(), b.send, { maxRounds: 2 }), rejects("EAUTH", /more than 2/));
+    const b = fakeSend(...many.slice(0, 3), reply(501));
+    await assert.rejects(runSASL(echo(), b.send, { maxRounds: 2 }), authError("EAUTH", /more than 2/));
     assert.deepEqual(b.wire(), ["AUTH X-ECHO\r\n", "b2s=\r\n", "b2s=\r\n", "*\r\n"]);
   });
 
   it("a server that does not end the exchange on '*' is EPROTOCOL", async () => {
-    const s = script(reply(334, "not base64!"), reply(334, ""));
-    await assert.rejects(runSASL(echo(), s.send), rejects("EPROTOCOL"));
+    const s = fakeSend(reply(334, "not base64!"), reply(334, ""));
+    await assert.rejects(runSASL(echo(), s.send), authError("EPROTOCOL"));
   });
 
   it("an unexpected success code is EPROTOCOL; errors from send propagate unchanged", async () => {
-    await assert.rejects(runSASL(echo(), script(reply(250)).send), rejects("EPROTOCOL"));
+    await assert.rejects(runSASL(echo(), fakeSend(reply(250)).send), authError("EPROTOCOL"));
     const lost = new SMTPError("ECONNECTION", "connection lost");
     await assert.rejects(
       runSASL(echo(), async () => {
@@ -207,8 +181,8 @@ describe("runSASL", () => {
   });
 
   it("a multi-line 334 is not a valid challenge", async () => {
-    const s = script(reply(334, "YQ==", "Yg=="), reply(501));
-    await assert.rejects(runSASL(echo(), s.send), rejects("EAUTH", /not base64/));
+    const s = fakeSend(reply(334, "YQ==", "Yg=="), reply(501));
+    await assert.rejects(runSASL(echo(), s.send), authError("EAUTH", /not base64/));
   });
 
   it("a mechanism throwing something unexpected in start() is EAUTH, without its message", async () => {
@@ -219,8 +193,8 @@ describe("runSASL", () => {
       },
       next: () => new Uint8Array(0),
     };
-    await assert.rejects(runSASL(broken, script().send), (e: unknown) => {
-      return rejects("EAUTH")(e) && !(e as Error).message.includes("secret-ish");
+    await assert.rejects(runSASL(broken, fakeSend().send), (e: unknown) => {
+      return authError("EAUTH")(e) && !(e as Error).message.includes("secret-ish");
     });
     const input: SASLClient = {
       ...broken,
@@ -228,6 +202,6 @@ describe("runSASL", () => {
         throw new MechanismError("input", "bad");
       },
     };
-    await assert.rejects(runSASL(input, script().send), rejects("EINPUT"));
+    await assert.rejects(runSASL(input, fakeSend().send), authError("EINPUT"));
   });
 });

@@ -1,88 +1,27 @@
 // Spawns the BUILT command (dist/cli/main.js, from `npm run build`) against servers the tests start.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash, X509Certificate } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import { BIN, CA_FILE, oneLine, smtpkit } from "../helpers/cli-runner.js";
 import { startAiosmtpd } from "../helpers/servers/aiosmtpd.js";
-import { fixturePath } from "../helpers/servers/common.js";
-import { type SmtpServerHarness, startSmtpServer } from "../helpers/servers/smtp-server.js";
+import { fixturePath, freePort } from "../helpers/servers/common.js";
+import { testServers } from "../helpers/test-servers.js";
 
-/** The repository root: the nearest folder above this file whose package.json is smtpkit's (works from
- * test/ under tsx and from build-test/test/ compiled). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, "package.json");
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "smtpkit")
-      return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error("smtpkit's package.json not found above the test file");
-    dir = parent;
-  }
-}
-
-const BIN = join(repoRoot(), "dist", "cli", "main.js");
-const CA_FILE = fixturePath("ca.pem");
 const PASSWORD = "s3cret-Pa55word-for-tests";
 const USERS = { alice: PASSWORD };
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function smtpkit(
-  args: string[],
-  options: { env?: Record<string, string>; input?: string } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...options.env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? "");
-  });
-}
-
-/** Exactly one line on stderr (the failure report). */
-function oneLine(run: Run): string {
-  const lines = run.stderr.split("\n").filter((l) => l.length > 0);
-  assert.equal(lines.length, 1, `expected one stderr line, got:\n${run.stderr}`);
-  return lines[0]!;
-}
-
-const stops: (() => Promise<void>)[] = [];
+const { harness: smtpServer, defer } = testServers();
 let tmp: string;
 before(() => {
   assert.ok(existsSync(BIN), `${BIN} is missing: run \`npm run build\` first`);
   tmp = mkdtempSync(join(tmpdir(), "smtpkit-cli-"));
 });
-after(async () => {
-  for (const stop of stops) await stop();
+after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
-
-async function smtpServer(options: Parameters<typeof startSmtpServer>[0]): Promise<SmtpServerHarness> {
-  const server = await startSmtpServer(options);
-  stops.push(() => server.stop());
-  return server;
-}
 
 function sendArgs(port: number, extra: string[] = []): string[] {
   return [
@@ -135,7 +74,7 @@ describe("smtpkit send", () => {
 
   it("to aiosmtpd (a real server): STARTTLS + AUTH LOGIN, --password-file, the body from stdin", async () => {
     const server = await startAiosmtpd({ starttls: true, auth: { users: USERS } });
-    stops.push(() => server.stop());
+    defer(() => server.stop());
     const file = join(tmp, "password");
     writeFileSync(file, `${PASSWORD}\n`, { mode: 0o600 });
     const run = await smtpkit(
@@ -230,7 +169,7 @@ describe("smtpkit send", () => {
   });
 
   it("connect, input and configuration failures: exits 2, 66, 78, 64", async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const refused = await smtpkit(sendArgs(port, ["--body", "x"]));
     assert.equal(refused.code, 2);
     assert.match(oneLine(refused), /ECONNREFUSED/);
@@ -344,11 +283,3 @@ describe("smtpkit demo", () => {
     assert.doesNotMatch(run.stdout, /^Bcc:/im);
   });
 });
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

@@ -1,72 +1,14 @@
 // The built CLI against a real MTA: a private Postfix with Dovecot SASL (skipped where it cannot run).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { fixturePath } from "../helpers/servers/common.js";
+import { before, describe, it } from "node:test";
+import { CA_FILE, oneLine, smtpkit } from "../helpers/cli-runner.js";
 import { type PostfixServer, postfixUnavailableReason, startPostfix } from "../helpers/servers/postfix.js";
+import { testServers } from "../helpers/test-servers.js";
 
-/** The repository root: the nearest folder above this file whose package.json is smtpkit's (works from
- * test/ under tsx and from build-test/test/ compiled). */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, "package.json");
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "smtpkit")
-      return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error("smtpkit's package.json not found above the test file");
-    dir = parent;
-  }
-}
-
-const BIN = join(repoRoot(), "dist", "cli", "main.js");
-const CA_FILE = fixturePath("ca.pem");
 const PASSWORD = "s3cret-Pa55word-for-tests";
 const USERS = { alice: PASSWORD };
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function smtpkit(
-  args: string[],
-  options: { env?: Record<string, string>; input?: string } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...options.env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.input ?? "");
-  });
-}
-
-/** Exactly one line on stderr (the failure report). */
-function oneLine(run: Run): string {
-  const lines = run.stderr.split("\n").filter((l) => l.length > 0);
-  assert.equal(lines.length, 1, `expected one stderr line, got:\n${run.stderr}`);
-  return lines[0]!;
-}
-
-const stops: (() => Promise<void>)[] = [];
-after(async () => {
-  for (const stop of stops) await stop();
-});
+const { defer } = testServers();
 
 const NO_POSTFIX = postfixUnavailableReason({ auth: true });
 
@@ -74,7 +16,7 @@ describe("against Postfix + Dovecot (a real MTA)", { skip: NO_POSTFIX ?? false }
   let postfix: PostfixServer;
   before(async () => {
     postfix = await startPostfix({ auth: { users: USERS }, implicitTls: true, submission: true });
-    stops.push(() => postfix.stop());
+    defer(() => postfix.stop());
   });
   const base = (port: number): string[] => [
     "--host",

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import type net from "node:net";
 import { Readable } from "node:stream";
 import { after, describe, it } from "node:test";
-import { SMTP, SMTPError, type TranscriptEntry } from "../../src/index.js";
+import { SMTP, type SMTPError, type TranscriptEntry } from "../../src/index.js";
+import { rejectsWith } from "../helpers/assertions.js";
 import {
   connectTo,
   greetAndEhlo,
@@ -30,18 +31,6 @@ async function session(
   const smtp = new SMTP({ clientName: NAME, ...options });
   assert.equal(await smtp.connect(socket), true);
   return { smtp, server, socket };
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string, stage?: string): Promise<SMTPError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof SMTPError, `expected SMTPError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (stage !== undefined) assert.equal(error.stage, stage, error.message);
-    return error;
-  }
-  assert.fail(`expected rejection with ${code}`);
 }
 
 /** Everything the client wrote after its EHLO line. */

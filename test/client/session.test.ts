@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type net from "node:net";
 import { after, describe, it } from "node:test";
 import { SMTP, SMTPError, type TranscriptEntry } from "../../src/index.js";
+import { rejectsWith } from "../helpers/assertions.js";
 import {
   CA,
   connectTo,
@@ -24,18 +25,6 @@ async function serve(script: Step[]): Promise<{ server: ScriptServer; socket: ne
 
 const NAME = "client.example";
 const EHLO_LINE = `EHLO ${NAME}`;
-
-async function rejectsWith(promise: Promise<unknown>, code: string, stage?: string): Promise<SMTPError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof SMTPError, `expected SMTPError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (stage !== undefined) assert.equal(error.stage, stage, error.message);
-    return error;
-  }
-  assert.fail(`expected rejection with ${code}`);
-}
 
 describe("SMTP session calls against a scripted server", () => {
   it("multi-line greeting and EHLO; getServerOptions; QUIT", async () => {
