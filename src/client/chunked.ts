@@ -1,9 +1,11 @@
-import { replyError } from "../errors.js";
+import { replyError, SMTPError } from "../errors.js";
 import * as commands from "../protocol/commands.js";
 import { LineEndNormalizer } from "../protocol/dot-stuff.js";
 import type { Reply } from "../types.js";
+import { forEachChunk } from "./chunks.js";
 import {
   contentFailed,
+  deliveryUnknown,
   expectFinal,
   fatalIf421,
   finish,
@@ -32,6 +34,7 @@ export async function sendChunked(
   let failedEarly = false;
   const deadline = connection.deadline(session.timeouts.data, "BDAT", "sending the message");
   let pendingHead = envelopeCommands;
+  let finals: Promise<Reply>[] = [];
   // Write one BDAT frame: command line + the pieces (not copied into one buffer), corked together with
   // whatever envelope is still unsent.
   const frame = (pieces: Uint8Array[], octets: number, last: boolean): Promise<void> | undefined => {
@@ -63,32 +66,49 @@ export async function sendChunked(
     let held: Uint8Array[] = [];
     let heldOctets = 0;
     try {
-      for await (const chunk of message.chunks) {
+      await forEachChunk(message.chunks, connection, (chunk) => {
         const out = normalizer.encode(chunk);
-        if (out.length === 0) continue;
+        if (out.length === 0) return undefined;
+        let step: Promise<void> | undefined;
         if (heldOctets > 0 && heldOctets + out.length > BDAT_CHUNK) {
           const wait = frame(held, heldOctets, false);
           held = [];
           heldOctets = 0;
-          if (wait) await wait;
-          if (failedEarly) break;
+          step = wait;
         }
         held.push(out); // encoders hand out fresh buffers or views of the input: safe to keep
         heldOctets += out.length;
-      }
+        if (failedEarly) return false; // a BDAT was refused: send nothing more (RFC 3030 §2)
+        return step;
+      });
     } catch (cause) {
       throw contentFailed(connection, cause, "BDAT");
     }
     const tail = normalizer.end();
     held.push(tail);
     heldOctets += tail.length;
-    let finals: Promise<Reply>[] = [];
     if (!failedEarly) {
       finals = expectFinal(session, known ? known.accepted.length : envelope.recipients.length, "END");
       const wait = frame(held, heldOctets, true);
       if (wait) await wait;
     }
     // ---- collect: envelope replies first, then each BDAT, then the final one(s) ----
+    // Once the LAST chunk is out, losing the connection before every reply is in means the message may
+    // have been accepted (API.md §4.7): whichever reply was being awaited, that is stage END.
+    const lastWritten = !failedEarly;
+    try {
+      return await collect();
+    } catch (error) {
+      if (lastWritten && error instanceof SMTPError && error.reply === undefined && connection.failure) {
+        throw deliveryUnknown(error);
+      }
+      throw error;
+    }
+  } finally {
+    deadline.clear();
+  }
+
+  async function collect(): Promise<TransactionResult> {
     let accepted: string[];
     let rejected: { recipient: string; reply: Reply }[];
     if (known) {
@@ -124,8 +144,6 @@ export async function sendChunked(
       }
     }
     return await finish(session, finals, accepted, rejected);
-  } finally {
-    deadline.clear();
   }
 }
 

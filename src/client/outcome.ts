@@ -101,14 +101,28 @@ export function errorMessage(cause: unknown): string {
 }
 
 /** Octets gathered into one BDAT chunk at most (the last chunk may be larger by one source piece). */
-/** The error for a content source that failed: the terminator is never sent, the connection is destroyed. */
+/**
+ * The error for a content source that failed: EMESSAGE with the source's error as the cause, and the
+ * connection destroyed so the terminator is never sent (the server is still reading message data, so
+ * nothing else may follow). When the connection itself had already failed, that failure is the error.
+ */
 export function contentFailed(connection: Connection, cause: unknown, stage: "DATA" | "BDAT"): SMTPError {
-  if (cause instanceof SMTPError) return cause;
+  if (connection.failure) return cause instanceof SMTPError ? cause : connection.failure;
   const error = new SMTPError("EMESSAGE", `the message content failed: ${errorMessage(cause)}`, {
     stage,
     cause,
     temporary: false,
   });
-  connection.fail(error); // the server must never take a partial message as complete
+  connection.fail(error);
   return error;
+}
+
+/** The same failure, as seen after the end of data was written: stage END, the message may have been accepted. */
+export function deliveryUnknown(error: SMTPError): SMTPError {
+  if (error.stage === "END" && error.deliveryUnknown) return error;
+  return new SMTPError(
+    error.code,
+    `${error.message}; the message may or may not have been accepted (delivery unknown)`,
+    { stage: "END", cause: error.cause ?? error, temporary: error.temporary, deliveryUnknown: true },
+  );
 }

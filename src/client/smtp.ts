@@ -61,6 +61,11 @@ export class SMTP {
     }
     this.#options = { ...options };
     this.#timeouts = { ...DEFAULT_TIMEOUTS, ...definedOnly(options.timeouts ?? {}) };
+    for (const [name, value] of Object.entries(this.#timeouts)) {
+      if (typeof value !== "number" || !(value > 0)) {
+        throw inputError(`timeouts.${name} must be a positive number of milliseconds (or Infinity)`);
+      }
+    }
   }
 
   /** The last reply the server sent. */
@@ -113,7 +118,11 @@ export class SMTP {
         throw error;
       }
       this.#tlsSocket = await connection.upgrade(tlsOptions, this.#timeouts.command, "STARTTLS");
-      const hello = await this.#hello(connection, "EHLO", true);
+      // API.md §4.4: any refusal of the EHLO after TLS (4xx, 5xx, even 421) is ETLS
+      const hello = await this.#hello(connection, "EHLO", true).catch((error: unknown) => {
+        if (error instanceof SMTPError && error.reply !== undefined) return false;
+        throw error;
+      });
       if (!hello) {
         const refused = connection.lastReply;
         const error = new SMTPError(

@@ -5,6 +5,7 @@ import { DotStuffer } from "../protocol/dot-stuff.js";
 import type { Connection } from "../transport/connection.js";
 import type { Reply, SendOptions } from "../types.js";
 import { sendChunked } from "./chunked.js";
+import { forEachChunk } from "./chunks.js";
 import {
   contentFailed,
   expectFinal,
@@ -90,10 +91,11 @@ function envelopeCommands(
  * commands to write. Only for PIPELINING without CHUNKING. Throws before registering anything when the
  * transaction cannot be built.
  */
-function launchEnvelope(session: Session, tx: PreparedTransaction): commands.Command[] {
+function launchEnvelope(session: Session, tx: PreparedTransaction, behindData = false): commands.Command[] {
   const { mail, rcpts } = envelopeCommands(session, tx);
   const { connection } = session;
-  const t = session.timeouts.command;
+  // Behind a previous message's end of data, these replies wait for that one first (up to the data timeout).
+  const t = session.timeouts.command + (behindData ? session.timeouts.data : 0);
   const mailP = connection.expect("MAIL", t);
   const rcptPs = rcpts.map(() => connection.expect("RCPT", t));
   const dataP = connection.expect("DATA", t);
@@ -197,7 +199,7 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
     let nextFlight: commands.Command[] = [];
     if (next !== undefined && next.early === undefined) {
       try {
-        nextFlight = launchEnvelope(session, next);
+        nextFlight = launchEnvelope(session, next, true);
       } catch {
         // that send fails on its own when its turn comes; this one is unaffected
       }
@@ -220,7 +222,7 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
 
 /**
  * Writes every chunk through `encode`, waiting for drain when the socket is full (a corked socket is
- * flushed first, then corked again). A source error fails the connection.
+ * flushed first, then corked again). A source error, or a stall past the connection's end, fails all.
  */
 async function pump(
   connection: Connection,
@@ -229,19 +231,19 @@ async function pump(
   corked: boolean,
 ): Promise<number> {
   let octets = 0;
+  const drained = async (wait: Promise<void>): Promise<void> => {
+    if (corked) connection.socket.uncork();
+    await wait;
+    if (corked) connection.socket.cork();
+  };
   try {
-    for await (const chunk of source) {
+    await forEachChunk(source, connection, (chunk) => {
       octets += chunk.length;
       const out = encode(chunk);
-      if (out.length > 0) {
-        const wait = connection.write(out);
-        if (wait) {
-          if (corked) connection.socket.uncork();
-          await wait;
-          if (corked) connection.socket.cork();
-        }
-      }
-    }
+      if (out.length === 0) return undefined;
+      const wait = connection.write(out);
+      return wait ? drained(wait) : undefined;
+    });
   } catch (cause) {
     throw contentFailed(connection, cause, "DATA");
   }

@@ -23,8 +23,13 @@ export function toByteChunks(content: Content): AsyncIterable<Uint8Array> {
   if (content !== null && typeof content === "object") {
     if (Symbol.asyncIterator in content) return fromIterable(content as AsyncIterable<unknown>);
     // An old-style stream without async iteration: Readable.wrap() gives it one.
+    // The wrapper is made only when the data is read: made earlier, it would re-emit the stream's errors
+    // with nobody listening while the envelope is still being answered (an uncaught exception).
     if (typeof (content as NodeJS.ReadableStream).on === "function") {
-      return fromIterable(new Readable().wrap(content as NodeJS.ReadableStream));
+      const stream = content as NodeJS.ReadableStream;
+      return {
+        [Symbol.asyncIterator]: () => fromIterable(new Readable().wrap(stream))[Symbol.asyncIterator](),
+      };
     }
   }
   throw inputError("content must be a string, a Uint8Array, a readable stream or an async iterable");

@@ -46,11 +46,22 @@ export class Connection {
   #lastReply: Reply | undefined;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
+  readonly #failureListeners = new Set<(error: SMTPError) => void>();
 
   constructor(socket: net.Socket, options: ConnectionOptions = {}) {
     this.#socket = socket;
     this.#logger = options.logger;
     this.#signal = options.signal;
+    if (socket.destroyed || socket.readyState === "closed") {
+      // its 'close' event has already been emitted: nothing would ever settle a waiter
+      this.#markClosed(
+        new SMTPError("ECONNECTION", "the socket given to smtpkit is already closed", {
+          stage: "CONNECT",
+          temporary: true,
+        }),
+      );
+      return;
+    }
     socket.setNoDelay(true); // pipelined groups must not wait for a delayed ACK (Nagle)
     this.#attach(socket);
     if (this.#signal) {
@@ -78,6 +89,16 @@ export class Connection {
     return this.#lastReply;
   }
 
+  /** Calls `listener` once when the connection fails or closes (at once if it already has); returns an unsubscribe. */
+  onFailure(listener: (error: SMTPError) => void): () => void {
+    if (this.#failure) {
+      listener(this.#failure);
+      return noop;
+    }
+    this.#failureListeners.add(listener);
+    return () => this.#failureListeners.delete(listener);
+  }
+
   /** Number of replies still awaited. */
   get pending(): number {
     return this.#waiters.length;
@@ -98,8 +119,11 @@ export class Connection {
     options: { barrier?: boolean } = {},
   ): Promise<Reply> {
     if (this.#failure) return Promise.reject(this.#failure);
-    return new Promise<Reply>((resolve, reject) => {
-      const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+    const reply = new Promise<Reply>((resolve, reject) => {
+      const deadline =
+        timeoutMs === undefined || !Number.isFinite(timeoutMs)
+          ? Number.POSITIVE_INFINITY
+          : Date.now() + timeoutMs;
       const waiter: Waiter = {
         stage,
         barrier: options.barrier ?? false,
@@ -111,6 +135,10 @@ export class Connection {
       this.#waiters.push(waiter);
       this.#armTimer(deadline);
     });
+    // A pipelined reply may never be awaited when an earlier one already failed the step; the failure is
+    // reported through that one, so this rejection must not surface as an unhandled rejection.
+    reply.catch(noop);
+    return reply;
   }
 
   /**
@@ -119,10 +147,11 @@ export class Connection {
    * pipelined command would cost a timer per RCPT).
    */
   #armTimer(at: number): void {
-    if (at >= this.#timerAt) return;
+    if (at >= this.#timerAt || this.#failure) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = setTimeout(this.#onTimer, Math.max(0, at - Date.now()));
+    // setTimeout takes at most 2^31-1 ms; a longer deadline is reached by re-arming when this one fires
+    this.#timer = setTimeout(this.#onTimer, Math.min(MAX_TIMER, Math.max(0, at - Date.now())));
     // The open socket keeps the process alive while a reply is awaited; an idle session must not be.
     this.#timer.unref();
   }
@@ -177,7 +206,7 @@ export class Connection {
   write(bytes: Uint8Array | string): Promise<void> | undefined {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#socket.write(bytes)) return undefined;
-    return new Promise<void>((resolve, reject) => {
+    const drained = new Promise<void>((resolve, reject) => {
       const settle = (error: SMTPError | undefined): void => {
         this.#drainWaiters.delete(settle);
         this.#socket.off("drain", onDrain);
@@ -188,6 +217,8 @@ export class Connection {
       this.#drainWaiters.add(settle);
       this.#socket.once("drain", onDrain);
     });
+    drained.catch(noop); // a caller that stops writing early reports the failure another way
+    return drained;
   }
 
   /** Reads again after a barrier reply that did not lead to a TLS upgrade (STARTTLS refused). */
@@ -197,11 +228,20 @@ export class Connection {
 
   /** Starts a deadline for a whole step (message data, a SASL exchange). On expiry the connection fails. */
   deadline(timeoutMs: number, stage: SMTPStage, what: string): Deadline {
-    const timer = setTimeout(() => {
+    if (!Number.isFinite(timeoutMs)) return { clear: noop };
+    const at = Date.now() + timeoutMs;
+    let timer: NodeJS.Timeout;
+    const check = (): void => {
+      const left = at - Date.now();
+      if (left > 0) {
+        timer = setTimeout(check, Math.min(MAX_TIMER, left));
+        return;
+      }
       this.fail(
         new SMTPError("ETIMEDOUT", `${what} not done within ${timeoutMs} ms`, { stage, temporary: true }),
       );
-    }, timeoutMs);
+    };
+    timer = setTimeout(check, Math.min(MAX_TIMER, Math.max(0, timeoutMs)));
     return { clear: () => clearTimeout(timer) };
   }
 
@@ -214,7 +254,9 @@ export class Connection {
     const plain = this.#socket;
     this.#detach(plain);
     this.#parser.reset();
-    plain.on("error", noop); // errors now surface through the handshake
+    // From now on errors surface through the handshake and then the TLS socket; the plain socket keeps a
+    // listener for good, or an error it reports itself (a reset) would be an uncaught exception.
+    plain.on("error", noop);
     if (options.rejectUnauthorized === false) {
       this.log("C", "(TLS certificate verification disabled by the caller: rejectUnauthorized false)");
     }
@@ -224,8 +266,6 @@ export class Connection {
     } catch (error) {
       this.fail(error as SMTPError);
       throw error;
-    } finally {
-      plain.off("error", noop);
     }
     if (this.#failure) {
       secure.destroy();
@@ -266,6 +306,8 @@ export class Connection {
 
   #markClosed(error: SMTPError): void {
     this.#failure = error;
+    for (const listener of [...this.#failureListeners]) listener(error);
+    this.#failureListeners.clear();
     this.#signal?.removeEventListener("abort", this.#onAbort);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -359,6 +401,9 @@ export class Connection {
 }
 
 function noop(): void {}
+
+/** The longest delay setTimeout accepts (2^31-1 ms); longer ones would fire after 1 ms. */
+const MAX_TIMER = 2_147_483_647;
 
 /** SASL challenges (334) can help an offline password guess; the transcript shows only that one came. */
 function redactServerLine(line: string): string {

@@ -40,13 +40,19 @@ export function handshake(
       );
     const onClose = (): void =>
       finish(new SMTPError("ETLS", "connection closed during the TLS handshake", { stage, temporary: true }));
-    const timer = setTimeout(
-      () =>
-        finish(
-          new SMTPError("ETLS", `TLS handshake not done within ${timeoutMs} ms`, { stage, temporary: true }),
-        ),
-      timeoutMs,
-    );
+    // Infinity means no deadline; anything longer than setTimeout's limit is clamped to it (~24.8 days).
+    const timer = Number.isFinite(timeoutMs)
+      ? setTimeout(
+          () =>
+            finish(
+              new SMTPError("ETLS", `TLS handshake not done within ${timeoutMs} ms`, {
+                stage,
+                temporary: true,
+              }),
+            ),
+          Math.min(2_147_483_647, Math.max(0, timeoutMs)),
+        )
+      : undefined;
     tlsSocket.once("secureConnect", onSecure);
     tlsSocket.on("error", onError);
     tlsSocket.once("close", onClose);

@@ -1,0 +1,51 @@
+import { SMTPError } from "../errors.js";
+import type { Connection } from "../transport/connection.js";
+
+/** What to do after a chunk: nothing, wait (backpressure), or stop reading the source. */
+export type ChunkStep = Promise<void> | undefined | false;
+
+/**
+ * Feeds every chunk of a message source to `each`, awaiting what it returns (backpressure). An in-memory
+ * source (an array of views) is walked directly. An async source is raced against the connection: if the
+ * connection fails (a data deadline, the server gone) while the source is stalled, this rejects with that
+ * failure at once instead of waiting for a chunk that may never come, and the source is told to stop.
+ * A source error is thrown as it is; the caller decides what it means.
+ */
+export async function forEachChunk(
+  source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  connection: Connection,
+  each: (chunk: Uint8Array) => ChunkStep,
+): Promise<void> {
+  if (!(Symbol.asyncIterator in source)) {
+    for (const chunk of source) {
+      const step = each(chunk);
+      if (step === false) return;
+      if (step) await step;
+    }
+    return;
+  }
+  const iterator = source[Symbol.asyncIterator]();
+  let stop!: (error: SMTPError) => void;
+  const failed = new Promise<SMTPError>((resolve) => {
+    stop = resolve;
+  });
+  const unsubscribe = connection.onFailure(stop);
+  let finished = false;
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), failed]);
+      if (next instanceof SMTPError) throw next;
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      const step = each(next.value);
+      if (step === false) return;
+      if (step) await step;
+    }
+  } finally {
+    unsubscribe();
+    // Not awaited: a source stalled inside next() would keep return() pending for ever.
+    if (!finished) iterator.return?.()?.catch(() => undefined);
+  }
+}
