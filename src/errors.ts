@@ -34,6 +34,15 @@ export interface SMTPErrorOptions {
   cause?: unknown;
   temporary?: boolean | undefined;
   deliveryUnknown?: boolean | undefined;
+  accepted?: string[] | undefined;
+  rejected?: RecipientRefusal[] | undefined;
+  unknown?: string[] | undefined;
+}
+
+/** A recipient the server refused, with its reply. */
+export interface RecipientRefusal {
+  recipient: string;
+  reply: Reply;
 }
 
 /** The one error type of smtpkit. */
@@ -49,6 +58,13 @@ export class SMTPError extends Error {
   readonly temporary: boolean;
   /** True when the connection was lost after the end of data: the message may have been accepted. */
   readonly deliveryUnknown: boolean;
+  /**
+   * What is known per recipient when a transaction failed: those accepted so far (LMTP: delivered), those
+   * refused with their replies, and those whose outcome is unknown (LMTP: no reply before the loss).
+   */
+  accepted: string[] | undefined;
+  rejected: RecipientRefusal[] | undefined;
+  unknown: string[] | undefined;
 
   constructor(code: SMTPErrorCode, message: string, options: SMTPErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -56,6 +72,9 @@ export class SMTPError extends Error {
     this.reply = options.reply;
     this.stage = options.stage;
     this.deliveryUnknown = options.deliveryUnknown ?? false;
+    this.accepted = options.accepted;
+    this.rejected = options.rejected;
+    this.unknown = options.unknown;
     this.temporary =
       options.temporary ??
       (options.reply !== undefined

@@ -17,7 +17,7 @@ export {
 } from "./auth/mechanism.js";
 export type { RawSendOptions } from "./client/send.js";
 export { SMTP } from "./client/smtp.js";
-export type { SMTPErrorCode, SMTPStage } from "./errors.js";
+export type { RecipientRefusal, SMTPErrorCode, SMTPStage } from "./errors.js";
 export { SMTPError } from "./errors.js";
 export type {
   Content,

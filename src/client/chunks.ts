@@ -45,7 +45,11 @@ export async function forEachChunk(
     }
   } finally {
     unsubscribe();
-    // Not awaited: a source stalled inside next() would keep return() pending for ever.
-    if (!finished) iterator.return?.()?.catch(() => undefined);
+    if (!finished) {
+      // Not awaited: a source stalled inside next() would keep return() pending for ever; a stream
+      // source is destroyed outright so its file or socket is not held.
+      iterator.return?.()?.catch(() => undefined);
+      (source as { release?: () => void }).release?.();
+    }
   }
 }

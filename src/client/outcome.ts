@@ -19,30 +19,41 @@ export async function finish(
   accepted: string[],
   rejected: { recipient: string; reply: Reply }[],
 ): Promise<TransactionResult> {
-  const replies: Reply[] = [];
-  for (const p of finals) replies.push(await p);
   if (!session.lmtp) {
-    const reply = replies[0]!;
+    const reply = await finals[0]!;
     if (isPositive(reply)) return { accepted, rejected, reply };
     fatalIf421(session.connection, reply, "END");
     // No RSET: the reply to the end of data ends the transaction either way (RFC 5321 §4.1.1.4), and the
     // next queued transaction may already have started.
     throw withRejected(replyError("EMESSAGE", "END", "the server refused the message", reply), rejected);
   }
+  // LMTP: one reply per accepted recipient, in order. If the connection is lost part way, the error says
+  // who got the message, who was refused and whose outcome is unknown, so a retry duplicates nothing.
   const lmtpAccepted: string[] = [];
   const lmtpRejected = [...rejected];
   let positive: Reply | undefined;
-  replies.forEach((reply, i) => {
+  let first: Reply | undefined;
+  for (const [i, final] of finals.entries()) {
     const recipient = accepted[i]!;
+    let reply: Reply;
+    try {
+      reply = await final;
+    } catch (error) {
+      if (!(error instanceof SMTPError)) throw error;
+      error.accepted = lmtpAccepted;
+      error.rejected = lmtpRejected;
+      error.unknown = accepted.slice(i);
+      throw error;
+    }
+    first ??= reply;
     if (isPositive(reply)) {
       lmtpAccepted.push(recipient);
       positive ??= reply;
     } else lmtpRejected.push({ recipient, reply });
-  });
+  }
   if (positive === undefined) {
-    const first = replies[0]!;
     throw withRejected(
-      replyError("EMESSAGE", "END", "every recipient refused the message", first),
+      replyError("EMESSAGE", "END", "every recipient refused the message", first!),
       lmtpRejected,
     );
   }
@@ -93,7 +104,8 @@ export function isPositive(reply: Reply): boolean {
 }
 
 export function withRejected(error: SMTPError, rejected: { recipient: string; reply: Reply }[]): SMTPError {
-  return Object.assign(error, { rejected });
+  error.rejected = rejected;
+  return error;
 }
 
 export function errorMessage(cause: unknown): string {

@@ -195,7 +195,19 @@ export class SMTP {
       const client = createMechanism(type, { username, password }, channel);
       const deadline = connection.deadline(this.#timeouts.command, "AUTH", "the SASL exchange");
       try {
-        const outcome = await runSASL(client, (command) => connection.command(command, "AUTH", undefined));
+        const outcome = await runSASL(client, (command) =>
+          connection.command(command, "AUTH", undefined),
+        ).catch((error: unknown) => {
+          // A broken exchange (EPROTOCOL), or a 235 from a server that failed mutual authentication
+          // (SCRAM), leaves a session in an unknown or untrusted state: end it.
+          if (
+            error instanceof SMTPError &&
+            (error.code === "EPROTOCOL" || (error.code === "EAUTH" && error.reply?.code === 235))
+          ) {
+            connection.fail(error);
+          }
+          throw error;
+        });
         const reply = outcome.reply;
         if (reply.code === 235) return true;
         this.#fatalIf421(connection, reply, "AUTH");

@@ -91,11 +91,12 @@ function envelopeCommands(
  * commands to write. Only for PIPELINING without CHUNKING. Throws before registering anything when the
  * transaction cannot be built.
  */
-function launchEnvelope(session: Session, tx: PreparedTransaction, behindData = false): commands.Command[] {
+function launchEnvelope(session: Session, tx: PreparedTransaction): commands.Command[] {
   const { mail, rcpts } = envelopeCommands(session, tx);
   const { connection } = session;
-  // Behind a previous message's end of data, these replies wait for that one first (up to the data timeout).
-  const t = session.timeouts.command + (behindData ? session.timeouts.data : 0);
+  // Behind a previous message's end of data these replies wait for that one first; the connection starts
+  // each reply's deadline only when the reply before it has arrived.
+  const t = session.timeouts.command;
   const mailP = connection.expect("MAIL", t);
   const rcptPs = rcpts.map(() => connection.expect("RCPT", t));
   const dataP = connection.expect("DATA", t);
@@ -161,7 +162,7 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
     if (!isPositive(mailReply)) throw replyError("EENVELOPE", "MAIL", "the sender was refused", mailReply);
     const first = rejected[0]!.reply;
     const error = replyError("EENVELOPE", "RCPT", "every recipient was refused", first);
-    throw Object.assign(error, { rejected });
+    throw withRejected(error, rejected);
   }
 
   if (chunking) {
@@ -199,7 +200,7 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
     let nextFlight: commands.Command[] = [];
     if (next !== undefined && next.early === undefined) {
       try {
-        nextFlight = launchEnvelope(session, next, true);
+        nextFlight = launchEnvelope(session, next);
       } catch {
         // that send fails on its own when its turn comes; this one is unaffected
       }

@@ -21,15 +21,18 @@ export function toByteChunks(content: Content): AsyncIterable<Uint8Array> {
   if (typeof content === "string") return sliced(Buffer.from(content, "utf8"));
   if (content instanceof Uint8Array) return sliced(content);
   if (content !== null && typeof content === "object") {
-    if (Symbol.asyncIterator in content) return fromIterable(content as AsyncIterable<unknown>);
+    if (Symbol.asyncIterator in content) {
+      return releasable(fromIterable(content as AsyncIterable<unknown>), content);
+    }
     // An old-style stream without async iteration: Readable.wrap() gives it one.
     // The wrapper is made only when the data is read: made earlier, it would re-emit the stream's errors
     // with nobody listening while the envelope is still being answered (an uncaught exception).
     if (typeof (content as NodeJS.ReadableStream).on === "function") {
       const stream = content as NodeJS.ReadableStream;
-      return {
-        [Symbol.asyncIterator]: () => fromIterable(new Readable().wrap(stream))[Symbol.asyncIterator](),
-      };
+      return releasable(
+        { [Symbol.asyncIterator]: () => fromIterable(new Readable().wrap(stream))[Symbol.asyncIterator]() },
+        stream,
+      );
     }
   }
   throw inputError("content must be a string, a Uint8Array, a readable stream or an async iterable");
@@ -57,6 +60,25 @@ export function sliced(bytes: Uint8Array): AsyncIterable<Uint8Array> {
   return {
     async *[Symbol.asyncIterator]() {
       for (let p = 0; p < bytes.length; p += SLICE) yield bytes.subarray(p, p + SLICE);
+    },
+  };
+}
+
+/**
+ * A source that can be released without reading it to the end: `release()` destroys the underlying
+ * stream (without an error, so a caller without an 'error' listener is not hurt). A consumer calls it when
+ * it gives up on a source that may be stalled, where an iterator's return() would wait for ever.
+ */
+export interface ReleasableSource extends AsyncIterable<Uint8Array> {
+  release(): void;
+}
+
+function releasable(iterable: AsyncIterable<Uint8Array>, underlying: object): ReleasableSource {
+  return {
+    [Symbol.asyncIterator]: () => iterable[Symbol.asyncIterator](),
+    release: () => {
+      const destroy = (underlying as { destroy?: () => void }).destroy;
+      if (typeof destroy === "function") destroy.call(underlying);
     },
   };
 }

@@ -106,7 +106,12 @@ export class Connection {
 
   /** Writes a transcript line. */
   log(direction: "C" | "S", line: string): void {
-    this.#logger?.({ direction, line });
+    if (this.#logger === undefined) return;
+    try {
+      this.#logger({ direction, line });
+    } catch {
+      // a throwing logger must not break the protocol
+    }
   }
 
   /**
@@ -121,9 +126,7 @@ export class Connection {
     if (this.#failure) return Promise.reject(this.#failure);
     const reply = new Promise<Reply>((resolve, reject) => {
       const deadline =
-        timeoutMs === undefined || !Number.isFinite(timeoutMs)
-          ? Number.POSITIVE_INFINITY
-          : Date.now() + timeoutMs;
+        timeoutMs === undefined || !Number.isFinite(timeoutMs) ? Number.POSITIVE_INFINITY : now() + timeoutMs;
       const waiter: Waiter = {
         stage,
         barrier: options.barrier ?? false,
@@ -133,7 +136,7 @@ export class Connection {
         reject,
       };
       this.#waiters.push(waiter);
-      this.#armTimer(deadline);
+      if (this.#waiters.length === 1) this.#armTimer(deadline); // later ones are armed when they lead
     });
     // A pipelined reply may never be awaited when an earlier one already failed the step; the failure is
     // reported through that one, so this rejection must not surface as an unhandled rejection.
@@ -142,16 +145,16 @@ export class Connection {
   }
 
   /**
-   * One timer serves every waiter: it is armed for the earliest deadline and, when it fires, fails the
-   * connection if some waiter's deadline has passed, else re-arms for the next one (setTimeout per
-   * pipelined command would cost a timer per RCPT).
+   * One timer serves every waiter: it is armed for the oldest waiter's deadline and, when it fires, fails
+   * the connection if that deadline has passed, else re-arms (setTimeout per pipelined command would
+   * cost a timer per RCPT).
    */
   #armTimer(at: number): void {
     if (at >= this.#timerAt || this.#failure) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timerAt = at;
     // setTimeout takes at most 2^31-1 ms; a longer deadline is reached by re-arming when this one fires
-    this.#timer = setTimeout(this.#onTimer, Math.min(MAX_TIMER, Math.max(0, at - Date.now())));
+    this.#timer = setTimeout(this.#onTimer, Math.min(MAX_TIMER, Math.max(0, at - now())));
     // The open socket keeps the process alive while a reply is awaited; an idle session must not be.
     this.#timer.unref();
   }
@@ -159,21 +162,20 @@ export class Connection {
   readonly #onTimer = (): void => {
     this.#timer = undefined;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    const now = Date.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const waiter of this.#waiters) {
-      if (waiter.deadline <= now) {
-        this.fail(
-          new SMTPError("ETIMEDOUT", `no complete ${waiter.stage} reply within ${waiter.timeoutMs} ms`, {
-            stage: waiter.stage,
-            temporary: true,
-          }),
-        );
-        return;
-      }
-      if (waiter.deadline < next) next = waiter.deadline;
+    // Only the oldest waiter can be late: the replies behind it cannot start before it is answered, and
+    // each one's deadline is moved to "now + its timeout" when it becomes the oldest.
+    const head = this.#waiters[0];
+    if (head === undefined) return;
+    if (head.deadline <= now()) {
+      this.fail(
+        new SMTPError("ETIMEDOUT", `no complete ${head.stage} reply within ${head.timeoutMs} ms`, {
+          stage: head.stage,
+          temporary: true,
+        }),
+      );
+      return;
     }
-    if (next !== Number.POSITIVE_INFINITY) this.#armTimer(next);
+    this.#armTimer(head.deadline);
   };
 
   /** Writes commands as one corked group and logs them. Throws the failure if the connection is gone. */
@@ -229,10 +231,10 @@ export class Connection {
   /** Starts a deadline for a whole step (message data, a SASL exchange). On expiry the connection fails. */
   deadline(timeoutMs: number, stage: SMTPStage, what: string): Deadline {
     if (!Number.isFinite(timeoutMs)) return { clear: noop };
-    const at = Date.now() + timeoutMs;
+    const at = now() + timeoutMs;
     let timer: NodeJS.Timeout;
     const check = (): void => {
-      const left = at - Date.now();
+      const left = at - now();
       if (left > 0) {
         timer = setTimeout(check, Math.min(MAX_TIMER, left));
         return;
@@ -264,6 +266,8 @@ export class Connection {
     try {
       secure = await handshake(plain, options, timeoutMs, stage);
     } catch (error) {
+      // aborted or failed while the handshake ran: that is the cause, not the handshake's own complaint
+      if (this.#failure) throw errorForStage(this.#failure, stage);
       this.fail(error as SMTPError);
       throw error;
     }
@@ -363,8 +367,18 @@ export class Connection {
           return true;
         }
         this.#deliver(waiter, reply);
-        if (waiter.barrier) this.#discarding = true;
-        return waiter.barrier;
+        // The next waiter's reply starts only now: its whole-reply deadline counts from here at the earliest,
+        // so a long pipelined group is not failed for replies that were each quick.
+        const head = this.#waiters[0];
+        if (head?.timeoutMs !== undefined && Number.isFinite(head.timeoutMs)) {
+          head.deadline = Math.max(head.deadline, now() + head.timeoutMs);
+          this.#armTimer(head.deadline);
+        }
+        // STARTTLS: after its 220 nothing more is read in clear. A refusal is an ordinary reply, and
+        // anything after it is judged as usual (an extra reply is unsolicited).
+        const barrier = waiter.barrier && reply.code === 220;
+        if (barrier) this.#discarding = true;
+        return barrier;
       });
       if (unsolicited) {
         this.#unsolicited(chunk.length);
@@ -401,6 +415,11 @@ export class Connection {
 }
 
 function noop(): void {}
+
+/** A monotonic clock in ms: deadlines must not move when the wall clock is stepped (NTP, suspend). */
+function now(): number {
+  return performance.now();
+}
 
 /** The longest delay setTimeout accepts (2^31-1 ms); longer ones would fire after 1 ms. */
 const MAX_TIMER = 2_147_483_647;

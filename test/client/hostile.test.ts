@@ -273,4 +273,119 @@ describe("hostile servers and failing sources", () => {
     );
     await server.done;
   });
+
+  it("AUTH answered with 250: EPROTOCOL and the connection is closed", async () => {
+    const { smtp } = await session(
+      "250-test.example\r\n250 AUTH PLAIN\r\n",
+      [{ expect: /^AUTH PLAIN /, reply: "250 what\r\n" }],
+      { allowInsecureAuth: true },
+    );
+    await rejectsWith(smtp.authenticate("a", "b", SMTP.AUTH_PLAIN), "EPROTOCOL", "AUTH");
+    await rejectsWith(smtp.noop(), "ECONNECTION");
+  });
+
+  it("LMTP: the connection drops after the first recipient's reply: who got it, who is unknown", async () => {
+    const server = await startScriptServer([
+      { send: "220 lmtp\r\n" },
+      { expect: `LHLO ${NAME}`, reply: "250 lmtp\r\n" },
+      { expect: /^MAIL/, reply: "250 ok\r\n" },
+      { expect: "RCPT TO:<b@example.org>", reply: "250 ok\r\n" },
+      { expect: "RCPT TO:<c@example.org>", reply: "250 ok\r\n" },
+      { expect: "DATA", reply: "354 go\r\n" },
+      { data: true, reply: "250 2.0.0 b delivered\r\n" },
+      { wait: 30 },
+      { destroy: true },
+    ]);
+    servers.push(server);
+    const smtp = new SMTP({ clientName: NAME, lmtp: true });
+    await smtp.connect(await connectTo(server.port));
+    const error = await rejectsWith(
+      smtp.send("a@example.org", ["b@example.org", "c@example.org"], [], [], "s", "x"),
+      "ECONNECTION",
+      "END",
+    );
+    assert.equal(error.deliveryUnknown, true);
+    assert.deepEqual(error.accepted, ["b@example.org"]);
+    assert.deepEqual(error.rejected, []);
+    assert.deepEqual(error.unknown, ["c@example.org"]);
+  });
+
+  it("STARTTLS refused with an extra reply in the same segment: the extra one is unsolicited", async () => {
+    const { smtp } = await session("250-test.example\r\n250 STARTTLS\r\n", [
+      { expect: "STARTTLS", reply: "454 4.7.0 not now\r\n250 unsolicited\r\n" },
+      { wait: 500 },
+    ]);
+    assert.equal(await smtp.startTLS({ ca: CA, servername: "localhost" }), false);
+    const error = await rejectsWith(smtp.noop(), "ECONNECTION");
+    assert.ok(error.cause instanceof Error && /no reply was expected/.test(error.cause.message));
+  });
+
+  it("abort during the STARTTLS handshake is EABORT, not ETLS", async () => {
+    const controller = new AbortController();
+    const { smtp } = await session(
+      "250-test.example\r\n250 STARTTLS\r\n",
+      [{ expect: "STARTTLS", reply: "220 go\r\n" }, { wait: 3000 }],
+      { signal: controller.signal },
+    );
+    setTimeout(() => controller.abort(new Error("user cancelled")), 100);
+    await rejectsWith(smtp.startTLS({ ca: CA, servername: "localhost" }), "EABORT", "STARTTLS");
+  });
+
+  it("pipelined replies that each take a while: every deadline counts from the reply before it", async () => {
+    const { smtp, server } = await session(
+      PIPELINING,
+      [
+        { expect: /^MAIL/ },
+        { expect: /^RCPT/ },
+        { expect: /^RCPT/ },
+        { expect: /^RCPT/ },
+        { expect: "DATA" },
+        { send: "250 ok\r\n" },
+        { wait: 250 },
+        { send: "250 ok\r\n" },
+        { wait: 250 },
+        { send: "250 ok\r\n" },
+        { wait: 250 },
+        { send: "250 ok\r\n354 go\r\n" },
+        { data: true, reply: "250 queued\r\n" },
+      ],
+      { timeouts: { command: 500 } },
+    );
+    const result = await smtp.send(
+      "a@example.org",
+      ["b@example.org", "c@example.org", "d@example.org"],
+      [],
+      [],
+      "s",
+      "x",
+    );
+    assert.equal(result.accepted.length, 3);
+    await server.done;
+  });
+
+  it("a stalled content stream is destroyed when the data deadline ends the send", async () => {
+    const { smtp } = await session(
+      "250 test.example\r\n",
+      [
+        { expect: /^MAIL/, reply: "250 ok\r\n" },
+        { expect: /^RCPT/, reply: "250 ok\r\n" },
+        { expect: "DATA", reply: "354 go\r\n" },
+        { wait: 3000 },
+      ],
+      { timeouts: { data: 300 } },
+    );
+    const body = new PassThrough();
+    body.write("Subject: x\r\n\r\nhello\r\n");
+    await rejectsWith(smtp.sendRaw("a@example.org", ["b@example.org"], body), "ETIMEDOUT", "DATA");
+    assert.equal(body.destroyed, true);
+  });
+
+  it("a logger that throws does not break the protocol", async () => {
+    const { smtp } = await session("250 test.example\r\n", [{ expect: "NOOP", reply: "250 ok\r\n" }], {
+      logger: () => {
+        throw new Error("logger broke");
+      },
+    });
+    assert.equal((await smtp.noop()).code, 250);
+  });
 });
