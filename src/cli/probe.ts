@@ -2,7 +2,8 @@
 // version and cipher, the certificate and whether it verifies, and the SPKI SHA-256 pin.
 import { createHash, X509Certificate } from "node:crypto";
 import type tls from "node:tls";
-import { explainOpening, openSocket, planConnection } from "../api/connect.js";
+import { explainOpening, planConnection } from "../api/connect.js";
+import { openSocket } from "../api/open-socket.js";
 import { SMTP } from "../client/smtp.js";
 import { describeReply, SMTPError } from "../errors.js";
 import type { Reply } from "../types.js";
