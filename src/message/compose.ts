@@ -147,7 +147,12 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
     };
   }
 
-  const result: ComposedMessage = { messageId, chunks: streamChunks(), eightBit: true, smtpUtf8: headerUtf8 };
+  // `release` lets a consumer that gives up on a stalled stream destroy it (see ReleasableSource).
+  const generator = streamChunks();
+  const chunks = Object.assign(generator, {
+    release: () => (source as { release?: () => void }).release?.(),
+  });
+  const result: ComposedMessage = { messageId, chunks, eightBit: true, smtpUtf8: headerUtf8 };
   async function* streamChunks(): AsyncGenerator<Uint8Array> {
     const { head, scan, rest } = await peekHeaderBlock(source!);
     if (scan.kind === "headers" && isMimeBlock(scan.fields)) {

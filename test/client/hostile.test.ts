@@ -380,6 +380,23 @@ describe("hostile servers and failing sources", () => {
     assert.equal(body.destroyed, true);
   });
 
+  it("send(): a stalled content stream is destroyed too when the data deadline ends the send", async () => {
+    const { smtp } = await session(
+      "250 test.example\r\n",
+      [
+        { expect: /^MAIL/, reply: "250 ok\r\n" },
+        { expect: /^RCPT/, reply: "250 ok\r\n" },
+        { expect: "DATA", reply: "354 go\r\n" },
+        { wait: 3000 },
+      ],
+      { timeouts: { data: 300 } },
+    );
+    const body = new PassThrough();
+    body.write("first line of a body that never ends\r\n");
+    await rejectsWith(smtp.send("a@example.org", ["b@example.org"], [], [], "s", body), "ETIMEDOUT", "DATA");
+    assert.equal(body.destroyed, true);
+  });
+
   it("a logger that throws does not break the protocol", async () => {
     const { smtp } = await session("250 test.example\r\n", [{ expect: "NOOP", reply: "250 ok\r\n" }], {
       logger: () => {
