@@ -1,34 +1,23 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { SMTP, SMTPError, type TranscriptEntry } from "../../src/index.js";
-import {
-  CA,
-  connectTo,
-  greetAndEhlo,
-  type ScriptServer,
-  type Step,
-  startScriptServer,
-} from "../helpers/script-server.js";
+import { CA, connectTo, greetAndEhlo, type Step, scriptedServers } from "../helpers/script-server.js";
 
-const servers: ScriptServer[] = [];
-after(async () => {
-  for (const s of servers) await s.close();
-});
+const start = scriptedServers();
 
 const NAME = "client.example";
 const b64 = (s: string): string => Buffer.from(s, "utf8").toString("base64");
 
 /** A session that is TLS'd through STARTTLS and then offers `authLine`. */
 async function secureSession(authLine: string, steps: Step[], entries: TranscriptEntry[] = []) {
-  const server = await startScriptServer([
+  const server = await start([
     ...greetAndEhlo(["STARTTLS"], NAME),
     { expect: "STARTTLS", reply: "220 go\r\n" },
     { tls: "localhost" },
     { expect: `EHLO ${NAME}`, reply: `250-test.example\r\n250 ${authLine}\r\n` },
     ...steps,
   ]);
-  servers.push(server);
   const smtp = new SMTP({ clientName: NAME, logger: (e) => entries.push(e) });
   assert.equal(await smtp.connect(await connectTo(server.port)), true);
   assert.equal(await smtp.startTLS({ ca: CA, servername: "localhost" }), true);
@@ -52,10 +41,9 @@ describe("authenticate() against a scripted server", () => {
       SMTP.AUTH_LOGIN,
       SMTP.AUTH_XOAUTH2,
     ]);
-    const server = await startScriptServer([
+    const server = await start([
       ...greetAndEhlo(["AUTH=LOGIN", "AUTH SCRAM-SHA-256-PLUS SCRAM-SHA-1"], NAME),
     ]);
-    servers.push(server);
     const clear = new SMTP({ clientName: NAME });
     await clear.connect(await connectTo(server.port));
     assert.deepEqual(clear.getAuthTypes(), [SMTP.AUTH_SCRAM_SHA_1, SMTP.AUTH_LOGIN]);
@@ -165,11 +153,10 @@ describe("authenticate() against a scripted server", () => {
   });
 
   it("a clear channel without allowInsecureAuth: EAUTH before anything is sent", async () => {
-    const server = await startScriptServer([
+    const server = await start([
       ...greetAndEhlo(["AUTH PLAIN LOGIN"], NAME),
       { expect: "NOOP", reply: "250 ok\r\n" },
     ]);
-    servers.push(server);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(await connectTo(server.port));
     await assert.rejects(
@@ -182,11 +169,10 @@ describe("authenticate() against a scripted server", () => {
   });
 
   it("allowInsecureAuth lets the caller authenticate in clear", async () => {
-    const server = await startScriptServer([
+    const server = await start([
       ...greetAndEhlo(["AUTH PLAIN"], NAME),
       { expect: `AUTH PLAIN ${b64("\0a\0b")}`, reply: "235 ok\r\n" },
     ]);
-    servers.push(server);
     const smtp = new SMTP({ clientName: NAME, allowInsecureAuth: true });
     await smtp.connect(await connectTo(server.port));
     assert.equal(await smtp.authenticate("a", "b"), true);
@@ -217,13 +203,12 @@ describe("authenticate() against a scripted server", () => {
   });
 
   it("the whole SASL exchange is bounded by the command deadline", async () => {
-    const server = await startScriptServer([
+    const server = await start([
       ...greetAndEhlo(["AUTH LOGIN"], NAME),
       { expect: "AUTH LOGIN", reply: `334 ${b64("u?")}\r\n` },
       { expect: b64("u") },
       { trickle: `334 ${b64("p?")}\r\n`, intervalMs: 100 },
     ]);
-    servers.push(server);
     const smtp = new SMTP({ clientName: NAME, allowInsecureAuth: true, timeouts: { command: 400 } });
     await smtp.connect(await connectTo(server.port));
     const started = Date.now();

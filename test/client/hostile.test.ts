@@ -3,15 +3,12 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import Stream, { PassThrough, Readable } from "node:stream";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { SMTP } from "../../src/index.js";
 import { rejectsWith } from "../helpers/assertions.js";
-import { CA, connectTo, type ScriptServer, type Step, startScriptServer } from "../helpers/script-server.js";
+import { CA, connectTo, type Step, scriptedServers } from "../helpers/script-server.js";
 
-const servers: ScriptServer[] = [];
-after(async () => {
-  for (const s of servers) await s.close();
-});
+const start = scriptedServers();
 
 const NAME = "client.example";
 const PIPELINING = "250-test.example\r\n250 PIPELINING\r\n";
@@ -22,12 +19,11 @@ async function session(
   steps: Step[],
   options: ConstructorParameters<typeof SMTP>[0] = {},
 ) {
-  const server = await startScriptServer([
+  const server = await start([
     { send: "220 test.example\r\n" },
     { expect: `EHLO ${NAME}`, reply: ehloReply },
     ...steps,
   ]);
-  servers.push(server);
   const socket = await connectTo(server.port);
   const smtp = new SMTP({ clientName: NAME, ...options });
   assert.equal(await smtp.connect(socket), true);
@@ -53,7 +49,7 @@ describe("hostile servers and failing sources", () => {
   });
 
   it("LMTP: the server hangs up after the data: END, deliveryUnknown", async () => {
-    const server = await startScriptServer([
+    const server = await start([
       { send: "220 lmtp\r\n" },
       { expect: `LHLO ${NAME}`, reply: "250 lmtp\r\n" },
       { expect: /^MAIL/, reply: "250 ok\r\n" },
@@ -63,7 +59,6 @@ describe("hostile servers and failing sources", () => {
       { data: true },
       { destroy: true },
     ]);
-    servers.push(server);
     const smtp = new SMTP({ clientName: NAME, lmtp: true });
     await smtp.connect(await connectTo(server.port));
     const error = await rejectsWith(
@@ -192,21 +187,20 @@ describe("hostile servers and failing sources", () => {
   });
 
   it("EHLO after STARTTLS answered 451: ETLS", async () => {
-    const server = await startScriptServer([
+    const server = await start([
       { send: "220 x\r\n" },
       { expect: `EHLO ${NAME}`, reply: "250-x\r\n250 STARTTLS\r\n" },
       { expect: "STARTTLS", reply: "220 go\r\n" },
       { tls: "localhost" },
       { expect: `EHLO ${NAME}`, reply: "451 4.3.0 try later\r\n" },
     ]);
-    servers.push(server);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(await connectTo(server.port));
     await rejectsWith(smtp.startTLS({ ca: CA, servername: "localhost" }), "ETLS", "EHLO");
   });
 
   it("a connection reset after STARTTLS: ECONNECTION on the next call, no uncaught exception", async () => {
-    const server = await startScriptServer([
+    const server = await start([
       { send: "220 x\r\n" },
       { expect: `EHLO ${NAME}`, reply: "250-x\r\n250 STARTTLS\r\n" },
       { expect: "STARTTLS", reply: "220 go\r\n" },
@@ -215,7 +209,6 @@ describe("hostile servers and failing sources", () => {
       { expect: "NOOP" },
       { destroy: true },
     ]);
-    servers.push(server);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(await connectTo(server.port));
     assert.equal(await smtp.startTLS({ ca: CA, servername: "localhost" }), true);
@@ -242,8 +235,7 @@ describe("hostile servers and failing sources", () => {
   });
 
   it("a socket that is already closed: ECONNECTION at once", async () => {
-    const server = await startScriptServer([{ destroy: true }]);
-    servers.push(server);
+    const server = await start([{ destroy: true }]);
     const socket = await connectTo(server.port);
     socket.on("error", () => undefined);
     await once(socket, "close");
@@ -285,7 +277,7 @@ describe("hostile servers and failing sources", () => {
   });
 
   it("LMTP: the connection drops after the first recipient's reply: who got it, who is unknown", async () => {
-    const server = await startScriptServer([
+    const server = await start([
       { send: "220 lmtp\r\n" },
       { expect: `LHLO ${NAME}`, reply: "250 lmtp\r\n" },
       { expect: /^MAIL/, reply: "250 ok\r\n" },
@@ -296,7 +288,6 @@ describe("hostile servers and failing sources", () => {
       { wait: 30 },
       { destroy: true },
     ]);
-    servers.push(server);
     const smtp = new SMTP({ clientName: NAME, lmtp: true });
     await smtp.connect(await connectTo(server.port));
     const error = await rejectsWith(
@@ -363,39 +354,28 @@ describe("hostile servers and failing sources", () => {
     await server.done;
   });
 
-  it("a stalled content stream is destroyed when the data deadline ends the send", async () => {
-    const { smtp } = await session(
-      "250 test.example\r\n",
-      [
-        { expect: /^MAIL/, reply: "250 ok\r\n" },
-        { expect: /^RCPT/, reply: "250 ok\r\n" },
-        { expect: "DATA", reply: "354 go\r\n" },
-        { wait: 3000 },
-      ],
-      { timeouts: { data: 300 } },
-    );
-    const body = new PassThrough();
-    body.write("Subject: x\r\n\r\nhello\r\n");
-    await rejectsWith(smtp.sendRaw("a@example.org", ["b@example.org"], body), "ETIMEDOUT", "DATA");
-    assert.equal(body.destroyed, true);
-  });
-
-  it("send(): a stalled content stream is destroyed too when the data deadline ends the send", async () => {
-    const { smtp } = await session(
-      "250 test.example\r\n",
-      [
-        { expect: /^MAIL/, reply: "250 ok\r\n" },
-        { expect: /^RCPT/, reply: "250 ok\r\n" },
-        { expect: "DATA", reply: "354 go\r\n" },
-        { wait: 3000 },
-      ],
-      { timeouts: { data: 300 } },
-    );
-    const body = new PassThrough();
-    body.write("first line of a body that never ends\r\n");
-    await rejectsWith(smtp.send("a@example.org", ["b@example.org"], [], [], "s", body), "ETIMEDOUT", "DATA");
-    assert.equal(body.destroyed, true);
-  });
+  for (const via of ["sendRaw", "send"] as const) {
+    it(`${via}(): a stalled content stream is destroyed when the data deadline ends the send`, async () => {
+      const { smtp } = await session(
+        "250 test.example\r\n",
+        [
+          { expect: /^MAIL/, reply: "250 ok\r\n" },
+          { expect: /^RCPT/, reply: "250 ok\r\n" },
+          { expect: "DATA", reply: "354 go\r\n" },
+          { wait: 3000 },
+        ],
+        { timeouts: { data: 300 } },
+      );
+      const body = new PassThrough();
+      body.write("Subject: x\r\n\r\nthe first line of a body that never ends\r\n");
+      const sending =
+        via === "send"
+          ? smtp.send("a@example.org", ["b@example.org"], [], [], "s", body)
+          : smtp.sendRaw("a@example.org", ["b@example.org"], body);
+      await rejectsWith(sending, "ETIMEDOUT", "DATA");
+      assert.equal(body.destroyed, true);
+    });
+  }
 
   it("a logger that throws does not break the protocol", async () => {
     const { smtp } = await session("250 test.example\r\n", [{ expect: "NOOP", reply: "250 ok\r\n" }], {

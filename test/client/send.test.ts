@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type net from "node:net";
 import { Readable } from "node:stream";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { SMTP, type SMTPError, type TranscriptEntry } from "../../src/index.js";
 import { rejectsWith } from "../helpers/assertions.js";
 import {
@@ -9,13 +9,10 @@ import {
   greetAndEhlo,
   type ScriptServer,
   type Step,
-  startScriptServer,
+  scriptedServers,
 } from "../helpers/script-server.js";
 
-const servers: ScriptServer[] = [];
-after(async () => {
-  for (const s of servers) await s.close();
-});
+const start = scriptedServers();
 
 const NAME = "client.example";
 const FIXED = { messageId: "<fixed@client.example>", date: new Date("2026-11-29T12:00:00Z") };
@@ -25,8 +22,7 @@ async function session(
   steps: Step[],
   options: ConstructorParameters<typeof SMTP>[0] = {},
 ): Promise<{ smtp: SMTP; server: ScriptServer; socket: net.Socket }> {
-  const server = await startScriptServer([...greetAndEhlo(extensions, NAME), ...steps]);
-  servers.push(server);
+  const server = await start([...greetAndEhlo(extensions, NAME), ...steps]);
   const socket = await connectTo(server.port);
   const smtp = new SMTP({ clientName: NAME, ...options });
   assert.equal(await smtp.connect(socket), true);
@@ -382,7 +378,7 @@ describe("send() against a scripted server", () => {
   });
 
   it("LMTP: LHLO and one reply per accepted recipient after the data", async () => {
-    const server = await startScriptServer([
+    const server = await start([
       { send: "220 lmtp.example LMTP\r\n" },
       { expect: `LHLO ${NAME}`, reply: "250-lmtp.example\r\n250 PIPELINING\r\n" },
       { expect: "MAIL FROM:<a@example.org>" },
@@ -392,7 +388,6 @@ describe("send() against a scripted server", () => {
       { expect: "DATA", reply: "250 ok\r\n250 ok\r\n550 5.1.1 unknown\r\n250 ok\r\n354 go\r\n" },
       { data: true, reply: "250 2.0.0 b delivered\r\n452 4.2.2 mailbox full\r\n" },
     ]);
-    servers.push(server);
     const smtp = new SMTP({ clientName: NAME, lmtp: true });
     assert.equal(await smtp.connect(await connectTo(server.port)), true);
     const result = await smtp.send(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type net from "node:net";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { SMTP, SMTPError, type TranscriptEntry } from "../../src/index.js";
 import { rejectsWith } from "../helpers/assertions.js";
 import {
@@ -9,17 +9,13 @@ import {
   greetAndEhlo,
   type ScriptServer,
   type Step,
-  startScriptServer,
+  scriptedServers,
 } from "../helpers/script-server.js";
 
-const servers: ScriptServer[] = [];
-after(async () => {
-  for (const s of servers) await s.close();
-});
+const start = scriptedServers();
 
 async function serve(script: Step[]): Promise<{ server: ScriptServer; socket: net.Socket }> {
-  const server = await startScriptServer(script);
-  servers.push(server);
+  const server = await start(script);
   return { server, socket: await connectTo(server.port) };
 }
 

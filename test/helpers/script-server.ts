@@ -2,6 +2,7 @@
 // and records everything the client sent. Optional STARTTLS / implicit TLS with the fixture certificates.
 import { readFileSync } from "node:fs";
 import net from "node:net";
+import { after } from "node:test";
 import tls from "node:tls";
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`./fixtures/${name}`, import.meta.url));
@@ -226,4 +227,17 @@ export function greetAndEhlo(
     { send: "220 test.example ESMTP ready\r\n" },
     { expect: `EHLO ${name}`, reply: `${lines.join("\r\n")}\r\n` },
   ];
+}
+
+/** For one test file: a `start(script)` whose servers are all closed when the file's tests are done. */
+export function scriptedServers(): (script: Step[]) => Promise<ScriptServer> {
+  const servers: ScriptServer[] = [];
+  after(async () => {
+    for (const server of servers) await server.close();
+  });
+  return async (script) => {
+    const server = await startScriptServer(script);
+    servers.push(server);
+    return server;
+  };
 }
