@@ -51,6 +51,9 @@ export const EXIT_HELP: readonly [number, string][] = [
 export function exitCodeFor(error: unknown, afterTls = false): number {
   if (!(error instanceof SMTPError)) return EXIT.OTHER;
   if (error.code === "EINPUT") return EXIT.USAGE;
+  // A message refused before DATA (SIZE over the server's limit, stage MAIL) is still "the message could
+  // not be sent", not a refused sender.
+  if (error.code === "EMESSAGE" && error.stage !== "END") return EXIT.DATA;
   switch (error.stage) {
     case "CONNECT":
       return error.code === "ETLS" ? EXIT.TLS : EXIT.CONNECT;

@@ -171,10 +171,19 @@ function buildEnvelope(session: Session, from: string, recipients: string[]): En
     if (needsSmtpUtf8(address)) {
       if (!smtpUtf8Offered) {
         // toEnvelopeAddress turns an IDN domain into A-labels, and refuses a non-ASCII local part
-        const ascii = toEnvelopeAddress(address, false);
+        const stage = what === "fromAddr" ? "MAIL" : "RCPT";
+        let ascii: string;
+        try {
+          ascii = toEnvelopeAddress(address, false);
+        } catch (error) {
+          if (error instanceof SMTPError && error.code === "EENVELOPE") {
+            throw new SMTPError("EENVELOPE", `${what}: ${error.message}`, { stage, temporary: false });
+          }
+          throw error;
+        }
         if (needsSmtpUtf8(ascii)) {
           throw new SMTPError("EENVELOPE", `${what} needs SMTPUTF8, which the server does not offer`, {
-            stage: "MAIL",
+            stage,
             temporary: false,
           });
         }

@@ -1,4 +1,4 @@
-import { replyError } from "../errors.js";
+import { inputError, replyError } from "../errors.js";
 import type { Capabilities } from "../protocol/capabilities.js";
 import * as commands from "../protocol/commands.js";
 import { DotStuffer } from "../protocol/dot-stuff.js";
@@ -76,14 +76,20 @@ function envelopeCommands(
   session: Session,
   tx: PreparedTransaction,
 ): { mail: commands.Command; rcpts: commands.Command[] } {
-  const mail = commands.mailFrom(
-    tx.envelope.from,
-    mailParameters(session, tx.envelope, tx.message, tx.options),
-  );
-  const rcpts = tx.envelope.recipients.map((r) =>
-    commands.rcptTo(r, rcptParameters(session.capabilities, r, tx.options)),
-  );
-  return { mail, rcpts };
+  try {
+    const mail = commands.mailFrom(
+      tx.envelope.from,
+      mailParameters(session, tx.envelope, tx.message, tx.options),
+    );
+    const rcpts = tx.envelope.recipients.map((r) =>
+      commands.rcptTo(r, rcptParameters(session.capabilities, r, tx.options)),
+    );
+    return { mail, rcpts };
+  } catch (error) {
+    // e.g. a quoted local part with a space: valid RFC 5322, but not something we put in a command
+    if (error instanceof commands.CommandArgumentError) throw inputError(error.message, "MAIL");
+    throw error;
+  }
 }
 
 /**

@@ -10,7 +10,7 @@
  * address literal `[192.0.2.1]` / `[IPv6:2001:db8::1]` (RFC 5321 §4.1.3).
  */
 import { isIPv4, isIPv6 } from "node:net";
-import { domainToASCII } from "node:url";
+import { domainToASCII, domainToUnicode } from "node:url";
 import { inputError, SMTPError } from "../errors.js";
 
 /** One mailbox: the display name (unquoted, unescaped), if any, and the bare address `local@domain`. */
@@ -34,6 +34,8 @@ const LDH_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/;
 export function parseMailbox(input: string): Mailbox {
   if (typeof input !== "string") throw inputError("an address must be a string");
   if (CONTROL.test(input)) throw inputError("an address contains a control character (CR, LF, NUL, TAB...)");
+  // A lone surrogate would be sent as U+FFFD: not the address the caller wrote.
+  if (/\p{Cs}/u.test(input)) throw inputError("an address contains a lone UTF-16 surrogate");
   const text = input.trim();
   if (text === "") throw inputError("an address is empty");
   const angle = findOutsideQuotes(text, "<");
@@ -188,14 +190,26 @@ function hostnameProblem(domain: string): string | undefined {
   if (domain.endsWith(".")) return "it ends with a dot";
   let ascii = domain;
   if (NON_ASCII.test(domain)) {
+    // url.domainToASCII is a URL host parser: it stops at "/", "?", "#" and "\\", decodes "%41" and maps
+    // full-width letters and ideographic full stops. None of that may change where mail goes, so the
+    // ASCII part of an IDN may only be letters, digits, hyphens and ".", and the domain must come back
+    // from its A-label form unchanged (but for case and Unicode normalisation).
+    if (/[\u0000-\u002c\u002f\u003a-\u0040\u005b-\u0060\u007b-\u007f]/.test(domain)) {
+      return "it holds characters a domain name cannot hold";
+    }
+    if (/[\u3002\uff0e\uff61]/.test(domain)) return 'write "." between its labels';
     // RFC 5891 §4.2.3.1: a U-label must not begin or end with a hyphen; its A-label ("xn---...")
-    // would pass the LDH check below, so look at the Unicode labels (split at every IDNA full stop).
-    for (const label of domain.split(/[.\u3002\uff0e\uff61]/)) {
+    // would pass the LDH check below, so look at the Unicode labels.
+    for (const label of domain.split(".")) {
       if (label.startsWith("-") || label.endsWith("-"))
         return `label "${label}" begins or ends with a hyphen`;
     }
     ascii = domainToASCII(domain);
     if (ascii === "") return "it is not a valid internationalized domain name";
+    const back = domainToUnicode(ascii);
+    if (back !== domain.normalize("NFC").toLowerCase()) {
+      return `it is not in the form IDNA keeps (it would be sent as "${back}")`;
+    }
   }
   if (ascii.length > 253) return "it is longer than 253 characters";
   const labels = ascii.split(".");

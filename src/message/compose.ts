@@ -20,7 +20,7 @@
  * for BDAT) does it, once.
  */
 import { isAscii } from "node:buffer";
-import { inputError } from "../errors.js";
+import { inputError, type SMTPError } from "../errors.js";
 import type { Content } from "../types.js";
 import { type Mailbox, needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "./address.js";
 import { inMemoryBytes, lineStats, sliced, toByteChunks } from "./content.js";
@@ -28,6 +28,7 @@ import { phraseForm } from "./encode-words.js";
 import {
   fieldValue,
   isMimeBlock,
+  leadingBccField,
   peekHeaderBlock,
   type RawField,
   replay,
@@ -122,6 +123,8 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
 
   if (bytes !== undefined) {
     const scan = scanHeaderBlock(bytes, true);
+    const ready = scan.kind === "headers" && isMimeBlock(scan.fields);
+    if (!ready && leadingBccField(bytes)) throw unusableBcc();
     if (scan.kind === "headers" && isMimeBlock(scan.fields)) {
       const head = readyHead(own, extra, scan.fields);
       const body = bytes.subarray(scan.bodyStart);
@@ -155,6 +158,8 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
   const result: ComposedMessage = { messageId, chunks, eightBit: true, smtpUtf8: headerUtf8 };
   async function* streamChunks(): AsyncGenerator<Uint8Array> {
     const { head, scan, rest } = await peekHeaderBlock(source!);
+    const ready = scan.kind === "headers" && isMimeBlock(scan.fields);
+    if (!ready && leadingBccField(head)) throw unusableBcc();
     if (scan.kind === "headers" && isMimeBlock(scan.fields)) {
       const theirs = fieldValue(scan.fields, "Message-ID");
       if (theirs !== undefined) result.messageId = theirs;
@@ -226,6 +231,15 @@ function plainHead(own: Map<string, string>, extra: string, cte: string): string
 }
 
 /** The header block for ready MIME content: ours where the caller has none, then the caller's, minus Bcc. */
+/** Content that starts with a Bcc line we cannot remove safely: refused rather than shown to everyone. */
+function unusableBcc(): SMTPError {
+  return inputError(
+    "the content starts with a Bcc field that is not part of a ready MIME header block (one with MIME-Version " +
+      "or Content-Type, parsed up to its empty line within 64 KiB); it would be sent as text to every " +
+      "recipient: pass Bcc recipients in bcc, or fix the header block",
+  );
+}
+
 function readyHead(own: Map<string, string>, extra: string, fields: readonly RawField[]): Uint8Array {
   const present = new Set(fields.map((f) => f.name.toLowerCase()));
   let ours = "";

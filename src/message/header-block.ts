@@ -61,7 +61,8 @@ export function scanHeaderBlock(bytes: Uint8Array, complete: boolean): HeaderSca
       last.raw += `\r\n${line}`;
     } else {
       const colon = line.indexOf(":");
-      const name = colon > 0 ? line.slice(0, colon) : "";
+      // RFC 5322 §4.5.3 (obsolete syntax) allows white space before the colon: "Bcc : x" is a Bcc field.
+      const name = colon > 0 ? line.slice(0, colon).replace(/[ \t]+$/, "") : "";
       if (!/^[\u0021-\u0039\u003b-\u007e]+$/.test(name)) return { kind: "none" };
       fields.push({ name, raw: line });
     }
@@ -71,6 +72,18 @@ export function scanHeaderBlock(bytes: Uint8Array, complete: boolean): HeaderSca
 
 function more(complete: boolean): HeaderScan {
   return complete ? { kind: "none" } : { kind: "more" };
+}
+
+/**
+ * True when the content's leading lines (up to the first empty line) hold a Bcc or Resent-Bcc field,
+ * however the rest of them look. Used to refuse content that would otherwise be sent as plain text with
+ * its Bcc line visible to every recipient (API.md §4.6).
+ */
+export function leadingBccField(bytes: Uint8Array): boolean {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+  const end = text.search(/\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n/);
+  const head = end < 0 ? text : text.slice(0, end);
+  return /(?:^|[\r\n])(?:resent-)?bcc[ \t]*:/i.test(head);
 }
 
 /** True when the fields make the content a ready MIME message (MIME-Version or Content-Type present). */

@@ -1,0 +1,89 @@
+// Review findings kept as tests: an IDN domain may not be rewritten by the URL host parser, a lone
+// surrogate is not an address, and a Bcc line at the start of the content is never sent as text.
+import assert from "node:assert/strict";
+import { Readable } from "node:stream";
+import { describe, it } from "node:test";
+import { SMTPError } from "../../src/errors.js";
+import { parseMailbox, toEnvelopeAddress } from "../../src/message/address.js";
+import { type ComposeInput, composeMessage } from "../../src/message/compose.js";
+
+const isInputError = (e: unknown): boolean => e instanceof SMTPError && e.code === "EINPUT";
+
+const BASE: ComposeInput = {
+  from: "a@example.org",
+  to: ["b@example.org"],
+  cc: [],
+  subject: "s",
+  content: "x",
+  eightBitMime: true,
+  smtpUtf8: false,
+  hostname: "client.example",
+};
+
+async function bytesOf(input: Partial<ComposeInput>): Promise<string> {
+  const composed = composeMessage({ ...BASE, ...input });
+  const parts: Buffer[] = [];
+  for await (const chunk of composed.chunks) parts.push(Buffer.from(chunk));
+  return Buffer.concat(parts).toString("latin1");
+}
+
+describe("addresses that a URL host parser would rewrite", () => {
+  const refused = [
+    "alice@evil.example/ü.trusted.com",
+    "alice@ü%41.com",
+    "alice@ü.com\\x",
+    "alice@ü.com?x",
+    "alice@ü.com#x",
+    'alice@ü.example/"',
+    "alice@ü.example/:",
+    "alice@ｅｘａｍｐｌｅ.ü.com",
+    "alice@ü。com",
+    "\ud800bob@example.com",
+  ];
+  for (const address of refused) {
+    it(`refuses ${JSON.stringify(address)}`, () => {
+      assert.throws(() => parseMailbox(address), isInputError);
+    });
+  }
+
+  it("keeps valid IDNs, in either case, and converts them to A-labels without SMTPUTF8", () => {
+    assert.equal(parseMailbox("jörg@Müller.Example").address, "jörg@Müller.Example");
+    assert.equal(toEnvelopeAddress("b@müller.example", false), "b@xn--mller-kva.example");
+    assert.equal(toEnvelopeAddress("b@Müller.Example", false), "b@xn--mller-kva.example");
+  });
+});
+
+describe("a Bcc at the start of the content is never sent as text", () => {
+  const cases: [string, string][] = [
+    ["obsolete white space before the colon", "MIME-Version: 1.0\nBcc : secret@hidden.example\n\nbody\n"],
+    ["a header block without MIME-Version or Content-Type", "Bcc: secret@hidden.example\nX-A: 1\n\nbody\n"],
+    ["a block with a line that is not a field", "Bcc: secret@hidden.example\nnot a field\n\nbody\n"],
+  ];
+  for (const [what, content] of cases) {
+    it(`${what}: removed or refused`, async () => {
+      let sent: string | undefined;
+      try {
+        sent = await bytesOf({ content });
+      } catch (error) {
+        assert.ok(isInputError(error), String(error));
+        return;
+      }
+      assert.ok(!sent.includes("secret@hidden.example"), sent);
+    });
+  }
+
+  it("a streamed header block longer than the 64 KiB peek, holding a Bcc: refused while streaming", async () => {
+    const head = `MIME-Version: 1.0\nBcc: secret@hidden.example\n${"X-Filler: ".concat("y".repeat(80), "\n").repeat(900)}\nbody\n`;
+    const content = Readable.from(
+      Buffer.from(head)
+        .toString()
+        .match(/[\s\S]{1,1024}/g)!,
+    );
+    await assert.rejects(bytesOf({ content }), isInputError);
+  });
+
+  it("plain text that merely mentions Bcc later is sent as it is", async () => {
+    const sent = await bytesOf({ content: "Hello,\n\nBcc: is a header name.\n" });
+    assert.match(sent, /Bcc: is a header name\./);
+  });
+});
