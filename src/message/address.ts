@@ -78,6 +78,30 @@ function findOutsideQuotes(text: string, ch: string): number {
   return -1;
 }
 
+/**
+ * Splits an address-list header value ("a@x, \"B, C\" <b@y>") into its entries at the commas outside
+ * quotes and angle brackets. Each entry is then parsed with `parseMailbox` (group syntax is refused there).
+ */
+export function splitAddressList(value: string): string[] {
+  const entries: string[] = [];
+  let quoted = false;
+  let angle = false;
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (quoted && c === "\\") i++;
+    else if (c === '"') quoted = !quoted;
+    else if (!quoted && c === "<") angle = true;
+    else if (!quoted && c === ">") angle = false;
+    else if (!quoted && !angle && c === ",") {
+      entries.push(value.slice(start, i));
+      start = i + 1;
+    }
+  }
+  entries.push(value.slice(start));
+  return entries.map((e) => e.trim()).filter((e) => e !== "");
+}
+
 /** Parses a display name (RFC 5322 §3.2.5 phrase, with obs-phrase dots); returns it unquoted. */
 function parsePhrase(phrase: string, input: string): string {
   const words: string[] = [];

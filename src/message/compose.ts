@@ -22,7 +22,7 @@
 import { isAscii } from "node:buffer";
 import { inputError, type SMTPError } from "../errors.js";
 import type { Content } from "../types.js";
-import { type Mailbox, needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "./address.js";
+import { type Mailbox, needsSmtpUtf8, parseMailbox, splitAddressList, toEnvelopeAddress } from "./address.js";
 import { inMemoryBytes, lineStats, sliced, toByteChunks } from "./content.js";
 import { phraseForm } from "./encode-words.js";
 import {
@@ -116,7 +116,7 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
   const messageId =
     input.messageId === undefined ? generateMessageId(input.hostname) : checkId(input.messageId);
   own.set("message-id", `Message-ID: ${messageId}\r\n`);
-  const extra = extraHeaders(input.headers);
+  const extra = extraHeaders(input.headers, address);
   const content = input.content;
   const bytes = inMemoryBytes(content);
   const source = bytes === undefined ? toByteChunks(content) : undefined; // checks the content's type
@@ -204,7 +204,25 @@ function checkId(value: string): string {
 }
 
 /** Validates and renders the extra headers (API.md §4 rule 5). */
-function extraHeaders(headers: Record<string, string> | undefined): string {
+/**
+ * Extra headers whose value is a list of addresses (RFC 5322 §3.6.2–3.6.6 and common extensions): written
+ * like From/To (display names encoded, addresses as addresses), never as encoded unstructured text.
+ */
+const ADDRESS_HEADERS = new Set([
+  "reply-to",
+  "sender",
+  "resent-from",
+  "resent-sender",
+  "resent-to",
+  "resent-cc",
+  "disposition-notification-to",
+  "return-receipt-to",
+  "mail-followup-to",
+  "mail-reply-to",
+  "errors-to",
+]);
+
+function extraHeaders(headers: Record<string, string> | undefined, address: (m: Mailbox) => string): string {
   if (headers === undefined) return "";
   if (headers === null || typeof headers !== "object") throw inputError("headers must be an object");
   let out = "";
@@ -218,7 +236,17 @@ function extraHeaders(headers: Record<string, string> | undefined): string {
       );
     }
     checkHeaderValue(name, value);
-    out += formatUnstructured(name, value);
+    if (ADDRESS_HEADERS.has(lower)) {
+      const list = splitAddressList(value).map((entry) => parseMailbox(entry));
+      if (list.length === 0) throw inputError(`header ${name} holds no address`);
+      out += foldHeader(name, addressParts(list, address));
+    } else if (isAscii(Buffer.from(value, "utf8"))) {
+      // ASCII needs no encoding: written as given (folded), so URLs and tokens such as
+      // "<https://x/?a=?b>" stay exactly what the caller wrote.
+      out += foldHeader(name, [value]);
+    } else {
+      out += formatUnstructured(name, value);
+    }
   }
   return out;
 }
@@ -230,7 +258,6 @@ function plainHead(own: Map<string, string>, extra: string, cte: string): string
   return `${out}${extra}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: ${cte}\r\n\r\n`;
 }
 
-/** The header block for ready MIME content: ours where the caller has none, then the caller's, minus Bcc. */
 /** Content that starts with a Bcc line we cannot remove safely: refused rather than shown to everyone. */
 function unusableBcc(): SMTPError {
   return inputError(
@@ -240,6 +267,7 @@ function unusableBcc(): SMTPError {
   );
 }
 
+/** The header block for ready MIME content: ours where the caller has none, then the caller's, minus Bcc. */
 function readyHead(own: Map<string, string>, extra: string, fields: readonly RawField[]): Uint8Array {
   const present = new Set(fields.map((f) => f.name.toLowerCase()));
   let ours = "";

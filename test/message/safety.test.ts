@@ -87,3 +87,27 @@ describe("a Bcc at the start of the content is never sent as text", () => {
     assert.match(sent, /Bcc: is a header name\./);
   });
 });
+
+describe("extra headers keep their meaning", () => {
+  it("address headers are written as addresses (display names encoded, never the address)", async () => {
+    const { simpleParser } = await import("mailparser");
+    const sent = await bytesOf({
+      headers: { "Reply-To": '"Müller, Hans" <hans@example.com>, ops@example.com' },
+    });
+    const parsed = await simpleParser(Buffer.from(sent, "latin1"));
+    const replyTo = Array.isArray(parsed.replyTo) ? parsed.replyTo[0] : parsed.replyTo;
+    assert.deepEqual(
+      replyTo?.value.map((v: { name: string; address?: string }) => [v.name, v.address]),
+      [
+        ["Müller, Hans", "hans@example.com"],
+        ["", "ops@example.com"],
+      ],
+    );
+    await assert.rejects(bytesOf({ headers: { "Reply-To": "not an address" } }), isInputError);
+  });
+
+  it("ASCII values are written as given, even with '=?' in them", async () => {
+    const sent = await bytesOf({ headers: { "List-Unsubscribe": "<https://example.com/unsub?id=?x>" } });
+    assert.match(sent, /^List-Unsubscribe: <https:\/\/example\.com\/unsub\?id=\?x>\r\n/m);
+  });
+});
