@@ -94,6 +94,28 @@ export function replyError(code: SMTPErrorCode, stage: SMTPStage, what: string, 
   return new SMTPError(code, `${what}: ${describeReply(reply)}`, { reply, stage });
 }
 
+/**
+ * The same failure as one step sees it: tagged with that step's stage, and after the end of data
+ * ("END") marked deliveryUnknown — the message may or may not have been accepted (API.md §4.7).
+ */
+export function atStage(error: SMTPError, stage: SMTPStage): SMTPError {
+  const end = stage === "END";
+  if (error.stage === stage && (!end || error.deliveryUnknown)) return error;
+  return new SMTPError(
+    error.code,
+    end
+      ? `${error.message}; the message may or may not have been accepted (delivery unknown)`
+      : error.message,
+    {
+      stage,
+      reply: error.reply,
+      cause: error.cause ?? error,
+      temporary: error.temporary,
+      deliveryUnknown: end,
+    },
+  );
+}
+
 export function inputError(message: string, stage?: SMTPStage): SMTPError {
   return new SMTPError("EINPUT", message, { stage, temporary: false });
 }

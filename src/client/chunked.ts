@@ -1,15 +1,14 @@
-import { replyError, SMTPError } from "../errors.js";
+import { atStage, type RecipientRefusal, replyError, SMTPError } from "../errors.js";
 import * as commands from "../protocol/commands.js";
 import { LineEndNormalizer } from "../protocol/dot-stuff.js";
+import { isPositive } from "../protocol/reply.js";
 import type { Reply } from "../types.js";
 import { forEachChunk } from "./chunks.js";
 import {
   contentFailed,
-  deliveryUnknown,
+  envelopeRefused,
   expectFinal,
-  fatalIf421,
   finish,
-  isPositive,
   resetQuietly,
   sortRecipients,
   withRejected,
@@ -26,7 +25,7 @@ export async function sendChunked(
   envelopeCommands: commands.Command[],
   mailP: Promise<Reply> | undefined,
   rcptPs: Promise<Reply>[],
-  known?: { accepted: string[]; rejected: { recipient: string; reply: Reply }[] },
+  known?: { accepted: string[]; rejected: RecipientRefusal[] },
 ): Promise<TransactionResult> {
   const { connection } = session;
   const normalizer = new LineEndNormalizer();
@@ -100,7 +99,7 @@ export async function sendChunked(
       return await collect();
     } catch (error) {
       if (lastWritten && error instanceof SMTPError && error.reply === undefined && connection.failure) {
-        throw deliveryUnknown(error);
+        throw atStage(error, "END");
       }
       throw error;
     }
@@ -110,32 +109,27 @@ export async function sendChunked(
 
   async function collect(): Promise<TransactionResult> {
     let accepted: string[];
-    let rejected: { recipient: string; reply: Reply }[];
+    let rejected: RecipientRefusal[];
     if (known) {
       ({ accepted, rejected } = known);
     } else {
       const mailReply = await mailP!;
       const rcptReplies: Reply[] = [];
       for (const p of rcptPs) rcptReplies.push(await p);
-      fatalIf421(connection, mailReply, "MAIL");
+      connection.failIfClosing(mailReply, "MAIL");
       ({ accepted, rejected } = sortRecipients(envelope.recipients, rcptReplies));
-      for (const r of rejected) fatalIf421(connection, r.reply, "RCPT");
+      for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
       if (!isPositive(mailReply) || accepted.length === 0) {
         for (const p of [...bdatReplies, ...finals]) await p;
         await resetQuietly(session);
-        if (!isPositive(mailReply))
-          throw replyError("EENVELOPE", "MAIL", "the sender was refused", mailReply);
-        throw withRejected(
-          replyError("EENVELOPE", "RCPT", "every recipient was refused", rejected[0]!.reply),
-          rejected,
-        );
+        throw envelopeRefused(mailReply, rejected);
       }
     }
     for (const p of bdatReplies) {
       const reply = await p;
       if (!isPositive(reply)) {
         for (const q of [...bdatReplies, ...finals]) await q.catch(() => undefined);
-        fatalIf421(connection, reply, "BDAT");
+        connection.failIfClosing(reply, "BDAT");
         await resetQuietly(session);
         throw withRejected(
           replyError("EMESSAGE", "BDAT", "the server refused a BDAT chunk", reply),

@@ -1,5 +1,6 @@
-import { describeReply, replyError, SMTPError } from "../errors.js";
+import { type RecipientRefusal, replyError, SMTPError } from "../errors.js";
 import * as commands from "../protocol/commands.js";
+import { isPositive } from "../protocol/reply.js";
 import type { Connection } from "../transport/connection.js";
 import type { Reply } from "../types.js";
 import type { Session, TransactionResult } from "./transaction.js";
@@ -17,12 +18,12 @@ export async function finish(
   session: Session,
   finals: Promise<Reply>[],
   accepted: string[],
-  rejected: { recipient: string; reply: Reply }[],
+  rejected: RecipientRefusal[],
 ): Promise<TransactionResult> {
   if (!session.lmtp) {
     const reply = await finals[0]!;
     if (isPositive(reply)) return { accepted, rejected, reply };
-    fatalIf421(session.connection, reply, "END");
+    session.connection.failIfClosing(reply, "END");
     // No RSET: the reply to the end of data ends the transaction either way (RFC 5321 §4.1.1.4), and the
     // next queued transaction may already have started.
     throw withRejected(replyError("EMESSAGE", "END", "the server refused the message", reply), rejected);
@@ -62,7 +63,7 @@ export async function finish(
 
 export function sortRecipients(recipients: string[], replies: Reply[]) {
   const accepted: string[] = [];
-  const rejected: { recipient: string; reply: Reply }[] = [];
+  const rejected: RecipientRefusal[] = [];
   recipients.forEach((recipient, i) => {
     const reply = replies[i];
     if (reply === undefined) return;
@@ -81,29 +82,7 @@ export async function resetQuietly(session: Session): Promise<void> {
   }
 }
 
-export function fatalIf421(
-  connection: Connection,
-  reply: Reply,
-  stage: "MAIL" | "RCPT" | "DATA" | "BDAT" | "END",
-): void {
-  if (reply.code !== 421) return;
-  const error = new SMTPError(
-    "ECONNECTION",
-    `the server is closing the connection: ${describeReply(reply)}`,
-    {
-      stage,
-      reply,
-    },
-  );
-  connection.fail(error);
-  throw error;
-}
-
-export function isPositive(reply: Reply): boolean {
-  return reply.code >= 200 && reply.code < 300;
-}
-
-export function withRejected(error: SMTPError, rejected: { recipient: string; reply: Reply }[]): SMTPError {
+export function withRejected(error: SMTPError, rejected: RecipientRefusal[]): SMTPError {
   error.rejected = rejected;
   return error;
 }
@@ -112,7 +91,6 @@ export function errorMessage(cause: unknown): string {
   return cause instanceof Error ? cause.message : String(cause);
 }
 
-/** Octets gathered into one BDAT chunk at most (the last chunk may be larger by one source piece). */
 /**
  * The error for a content source that failed: EMESSAGE with the source's error as the cause, and the
  * connection destroyed so the terminator is never sent (the server is still reading message data, so
@@ -129,12 +107,11 @@ export function contentFailed(connection: Connection, cause: unknown, stage: "DA
   return error;
 }
 
-/** The same failure, as seen after the end of data was written: stage END, the message may have been accepted. */
-export function deliveryUnknown(error: SMTPError): SMTPError {
-  if (error.stage === "END" && error.deliveryUnknown) return error;
-  return new SMTPError(
-    error.code,
-    `${error.message}; the message may or may not have been accepted (delivery unknown)`,
-    { stage: "END", cause: error.cause ?? error, temporary: error.temporary, deliveryUnknown: true },
+/** The error for a transaction whose sender, or every recipient, was refused (after the RSET). */
+export function envelopeRefused(mailReply: Reply, rejected: RecipientRefusal[]): SMTPError {
+  if (!isPositive(mailReply)) return replyError("EENVELOPE", "MAIL", "the sender was refused", mailReply);
+  return withRejected(
+    replyError("EENVELOPE", "RCPT", "every recipient was refused", rejected[0]!.reply),
+    rejected,
   );
 }

@@ -3,6 +3,7 @@ import { inputError, SMTPError } from "../errors.js";
 import { needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "../message/address.js";
 import { composeMessage } from "../message/compose.js";
 import { inMemoryBytes, lineStats, toByteChunks } from "../message/content.js";
+import { fieldValue, PEEK_LIMIT, scanHeaderBlock } from "../message/header-block.js";
 import { CommandArgumentError, checkArgument } from "../protocol/commands.js";
 import type { Content, SendOptions, SendResult } from "../types.js";
 import { type Envelope, type PreparedTransaction, runTransaction, type Session } from "./transaction.js";
@@ -112,7 +113,10 @@ export function planRaw(
       };
     }
     const size = lineStats(bytes).size; // CRLF-normalised, as RFC 1870 counts
-    const messageId = findMessageId(bytes);
+    // the same header-block reader compose uses for a ready MIME message
+    const head = bytes.subarray(0, PEEK_LIMIT);
+    const scan = scanHeaderBlock(head, head.length === bytes.length);
+    const messageId = (scan.kind === "headers" && fieldValue(scan.fields, "Message-ID")) || "";
     return {
       transaction: { envelope, message: { chunks: slices(bytes), size, eightBit: !isAscii(bytes) }, options },
       messageId: () => messageId,
@@ -234,15 +238,4 @@ function checkDsn(options: RawSendOptions): void {
 function hostnameForMessageId(clientName: string): string {
   if (clientName.startsWith("[")) return "smtpkit.localhost";
   return clientName;
-}
-
-/** The Message-ID in a complete message's header block, or "". */
-function findMessageId(message: Uint8Array): string {
-  const text = Buffer.from(message.buffer, message.byteOffset, Math.min(message.byteLength, 65536)).toString(
-    "latin1",
-  );
-  const end = text.search(/\r?\n\r?\n/);
-  const head = end === -1 ? text : text.slice(0, end);
-  const match = /(?:^|\n)message-id:[ \t]*(<[^>\r\n]+>)/i.exec(head);
-  return match ? match[1]! : "";
 }

@@ -53,7 +53,6 @@ export class SMTP {
   #greeting: Reply | undefined;
   /** Calls waiting their turn; the running one stays at index 0 until it ends. */
   readonly #operations: { run(): Promise<void>; plan: SendPlan | undefined }[] = [];
-  #closed = false;
 
   constructor(options: SMTPOptions = {}) {
     if (options.clientName !== undefined && !isValidClientName(options.clientName)) {
@@ -108,11 +107,8 @@ export class SMTP {
       connection.writeCommands([commands.starttls()]);
       const reply = await replyPromise;
       if (reply.code !== 220) {
-        this.#fatalIf421(connection, reply, "STARTTLS");
-        if (reply.code >= 400) {
-          connection.resume(); // refused: the session goes on in clear
-          return false;
-        }
+        connection.failIfClosing(reply, "STARTTLS");
+        if (reply.code >= 400) return false; // refused: the session goes on in clear
         const error = replyError("EPROTOCOL", "STARTTLS", "unexpected reply to STARTTLS", reply);
         connection.fail(error);
         throw error;
@@ -210,7 +206,7 @@ export class SMTP {
         });
         const reply = outcome.reply;
         if (reply.code === 235) return true;
-        this.#fatalIf421(connection, reply, "AUTH");
+        connection.failIfClosing(reply, "AUTH");
         return false;
       } finally {
         deadline.clear();
@@ -256,8 +252,6 @@ export class SMTP {
   /** QUIT, wait for 221 (bounded by the command timeout), end the socket. Safe twice and after a failure. */
   close(): Promise<void> {
     return this.#serial(async () => {
-      if (this.#closed) return;
-      this.#closed = true;
       const connection = this.#connection;
       if (connection === undefined) return;
       if (connection.isOpen) {
@@ -267,7 +261,7 @@ export class SMTP {
           // the server went away or stalled: the socket is destroyed either way
         }
       }
-      await connection.end(1000);
+      await connection.end(1000); // a second close() finds the socket destroyed and returns
     });
   }
 
@@ -348,7 +342,7 @@ export class SMTP {
   async #simple(command: commands.Command, stage: SMTPStage): Promise<Reply> {
     const connection = this.#ready(stage);
     const reply = await connection.command(command, stage, this.#timeouts.command);
-    this.#fatalIf421(connection, reply, stage);
+    connection.failIfClosing(reply, stage);
     if (reply.code >= 400) throw replyError("EPROTOCOL", stage, `${stage} refused`, reply);
     return reply;
   }
@@ -366,7 +360,7 @@ export class SMTP {
     const greeting = await connection.expect("GREETING", this.#timeouts.greeting);
     this.#greeting = greeting;
     if (greeting.code !== 220) {
-      this.#fatalIf421(connection, greeting, "GREETING");
+      connection.failIfClosing(greeting, "GREETING");
       if (greeting.code >= 500) {
         // RFC 5321 §3.1: after a 554 greeting the client should send QUIT and wait for the reply.
         await connection.command(commands.quit(), "QUIT", this.#timeouts.command).catch(() => undefined);
@@ -393,7 +387,7 @@ export class SMTP {
       this.#capabilities = parseCapabilities(reply);
       return true;
     }
-    this.#fatalIf421(connection, reply, stage);
+    connection.failIfClosing(reply, stage);
     if (reply.code < 500) throw replyError("ECONNECTION", stage, "the server refused the hello", reply);
     if (lmtp || afterTls) return false;
     const helo = await connection.command(commands.helo(name), stage, this.#timeouts.command);
@@ -401,17 +395,9 @@ export class SMTP {
       this.#capabilities = NO_CAPABILITIES;
       return true;
     }
-    this.#fatalIf421(connection, helo, stage);
+    connection.failIfClosing(helo, stage);
     if (helo.code < 500) throw replyError("ECONNECTION", stage, "the server refused HELO", helo);
     return false;
-  }
-
-  /** 421: the server is closing the channel (RFC 5321 §3.8); the session is over. */
-  #fatalIf421(connection: Connection, reply: Reply, stage: SMTPStage): void {
-    if (reply.code !== 421) return;
-    const error = replyError("ECONNECTION", stage, "the server is closing the connection", reply);
-    connection.fail(error);
-    throw error;
   }
 }
 

@@ -1,17 +1,17 @@
-import { inputError, replyError } from "../errors.js";
+import { inputError, type RecipientRefusal, replyError } from "../errors.js";
 import type { Capabilities } from "../protocol/capabilities.js";
 import * as commands from "../protocol/commands.js";
 import { DotStuffer } from "../protocol/dot-stuff.js";
+import { isPositive } from "../protocol/reply.js";
 import type { Connection } from "../transport/connection.js";
 import type { Reply, SendOptions } from "../types.js";
 import { sendChunked } from "./chunked.js";
 import { forEachChunk } from "./chunks.js";
 import {
   contentFailed,
+  envelopeRefused,
   expectFinal,
-  fatalIf421,
   finish,
-  isPositive,
   resetQuietly,
   sortRecipients,
   withRejected,
@@ -56,7 +56,7 @@ export interface OutgoingMessage {
 
 export interface TransactionResult {
   accepted: string[];
-  rejected: { recipient: string; reply: Reply }[];
+  rejected: RecipientRefusal[];
   reply: Reply;
 }
 
@@ -99,15 +99,22 @@ function envelopeCommands(
  */
 function launchEnvelope(session: Session, tx: PreparedTransaction): commands.Command[] {
   const { mail, rcpts } = envelopeCommands(session, tx);
-  const { connection } = session;
   // Behind a previous message's end of data these replies wait for that one first; the connection starts
   // each reply's deadline only when the reply before it has arrived.
-  const t = session.timeouts.command;
-  const mailP = connection.expect("MAIL", t);
-  const rcptPs = rcpts.map(() => connection.expect("RCPT", t));
-  const dataP = connection.expect("DATA", t);
-  tx.early = { mail: mailP, rcpts: rcptPs, data: dataP };
+  const replies = expectEnvelope(session, rcpts.length);
+  tx.early = { ...replies, data: session.connection.expect("DATA", session.timeouts.command) };
   return [mail, ...rcpts, commands.data()];
+}
+
+/** Registers the waiters for a pipelined MAIL and its RCPTs, in order. */
+function expectEnvelope(
+  session: Session,
+  recipients: number,
+): { mail: Promise<Reply>; rcpts: Promise<Reply>[] } {
+  const { connection } = session;
+  const t = session.timeouts.command;
+  const mail = connection.expect("MAIL", t);
+  return { mail, rcpts: Array.from({ length: recipients }, () => connection.expect("RCPT", t)) };
 }
 
 /**
@@ -131,9 +138,8 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
   if (pipelining && chunking) {
     // The envelope rides with the first BDAT chunk (written by sendChunked); nothing is awaited before it.
     const { mail, rcpts } = envelopeCommands(session, tx);
-    const mailP = connection.expect("MAIL", t);
-    const rcptPs = rcpts.map(() => connection.expect("RCPT", t));
-    return await sendChunked(session, envelope, message, [mail, ...rcpts], mailP, rcptPs);
+    const replies = expectEnvelope(session, rcpts.length);
+    return await sendChunked(session, envelope, message, [mail, ...rcpts], replies.mail, replies.rcpts);
   }
   if (pipelining) {
     if (tx.early === undefined) connection.writeCommands(launchEnvelope(session, tx));
@@ -148,9 +154,9 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
       for (const rcpt of rcpts) rcptReplies.push(await connection.command(rcpt, "RCPT", t));
     }
   }
-  fatalIf421(connection, mailReply, "MAIL");
+  connection.failIfClosing(mailReply, "MAIL");
   const { accepted, rejected } = sortRecipients(envelope.recipients, rcptReplies);
-  for (const r of rejected) fatalIf421(connection, r.reply, "RCPT");
+  for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
 
   if (!isPositive(mailReply) || accepted.length === 0) {
     if (dataReply) {
@@ -165,10 +171,7 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
       }
     }
     await resetQuietly(session);
-    if (!isPositive(mailReply)) throw replyError("EENVELOPE", "MAIL", "the sender was refused", mailReply);
-    const first = rejected[0]!.reply;
-    const error = replyError("EENVELOPE", "RCPT", "every recipient was refused", first);
-    throw withRejected(error, rejected);
+    throw envelopeRefused(mailReply, rejected);
   }
 
   if (chunking) {
@@ -179,7 +182,7 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
   // ---- DATA ----
   const dataAnswer = await (dataReply ?? connection.command(commands.data(), "DATA", t));
   if (dataAnswer.code !== 354) {
-    fatalIf421(connection, dataAnswer, "DATA");
+    connection.failIfClosing(dataAnswer, "DATA");
     if (dataAnswer.code < 400) {
       const error = replyError("EPROTOCOL", "DATA", "the server answered DATA without 354", dataAnswer);
       connection.fail(error);
@@ -202,7 +205,7 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
     connection.log("C", ".");
     // RFC 2920 §3.1: a queued send's envelope may follow the end of data in the same write, so a
     // caller with several messages queued pays one round trip per message.
-    const next = pipelining && !chunking ? session.nextQueued?.() : undefined;
+    const next = pipelining ? session.nextQueued?.() : undefined;
     let nextFlight: commands.Command[] = [];
     if (next !== undefined && next.early === undefined) {
       try {

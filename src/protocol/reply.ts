@@ -27,10 +27,6 @@ export function isPositive(reply: Reply): boolean {
   return reply.code >= 200 && reply.code < 300;
 }
 
-/** True for 4xx: the server may accept later. */
-export function isTransient(reply: Reply): boolean {
-  return reply.code >= 400 && reply.code < 500;
-}
 
 /** The reply as the server sent it, for the transcript: "250-first", "250 last". */
 export function replyWireLines(reply: Reply): string[] {

@@ -1,6 +1,6 @@
 import type net from "node:net";
 import type tls from "node:tls";
-import { SMTPError, type SMTPStage } from "../errors.js";
+import { atStage, replyError, SMTPError, type SMTPStage } from "../errors.js";
 import type { Command } from "../protocol/commands.js";
 import { replyWireLines } from "../protocol/reply.js";
 import { ReplyParser, ReplySyntaxError } from "../protocol/reply-parser.js";
@@ -97,11 +97,6 @@ export class Connection {
     }
     this.#failureListeners.add(listener);
     return () => this.#failureListeners.delete(listener);
-  }
-
-  /** Number of replies still awaited. */
-  get pending(): number {
-    return this.#waiters.length;
   }
 
   /** Writes a transcript line. */
@@ -223,11 +218,6 @@ export class Connection {
     return drained;
   }
 
-  /** Reads again after a barrier reply that did not lead to a TLS upgrade (STARTTLS refused). */
-  resume(): void {
-    this.#discarding = false;
-  }
-
   /** Starts a deadline for a whole step (message data, a SASL exchange). On expiry the connection fails. */
   deadline(timeoutMs: number, stage: SMTPStage, what: string): Deadline {
     if (!Number.isFinite(timeoutMs)) return { clear: noop };
@@ -267,7 +257,7 @@ export class Connection {
       secure = await handshake(plain, options, timeoutMs, stage);
     } catch (error) {
       // aborted or failed while the handshake ran: that is the cause, not the handshake's own complaint
-      if (this.#failure) throw errorForStage(this.#failure, stage);
+      if (this.#failure) throw atStage(this.#failure, stage);
       this.fail(error as SMTPError);
       throw error;
     }
@@ -301,6 +291,17 @@ export class Connection {
     });
   }
 
+  /**
+   * A 421 reply means the server is closing the channel (RFC 5321 §3.8), whatever command it answers:
+   * the session is over. Fails the connection and throws ECONNECTION with the reply; otherwise returns.
+   */
+  failIfClosing(reply: Reply, stage: SMTPStage): void {
+    if (reply.code !== 421) return;
+    const error = replyError("ECONNECTION", stage, "the server is closing the connection", reply);
+    this.fail(error);
+    throw error;
+  }
+
   /** Fails the connection: rejects every waiter with `error` (tagged with its own stage), destroys the socket. */
   fail(error: SMTPError): void {
     if (this.#failure) return;
@@ -317,7 +318,7 @@ export class Connection {
     this.#timer = undefined;
     const waiters = this.#waiters.splice(0);
     for (const waiter of waiters) {
-      waiter.reject(errorForStage(error, waiter.stage));
+      waiter.reject(atStage(error, waiter.stage));
     }
     for (const settle of [...this.#drainWaiters]) settle(error);
   }
@@ -427,23 +428,4 @@ const MAX_TIMER = 2_147_483_647;
 /** SASL challenges (334) can help an offline password guess; the transcript shows only that one came. */
 function redactServerLine(line: string): string {
   return line.startsWith("334") ? "334 <challenge redacted>" : line;
-}
-
-/** The connection-wide error as seen by one waiter: its stage, and "delivery unknown" after the end of data. */
-function errorForStage(error: SMTPError, stage: SMTPStage): SMTPError {
-  if (error.stage === stage && (stage !== "END" || error.deliveryUnknown)) return error;
-  const end = stage === "END";
-  return new SMTPError(
-    error.code,
-    end
-      ? `${error.message}; the message may or may not have been accepted (delivery unknown)`
-      : error.message,
-    {
-      stage,
-      reply: error.reply,
-      cause: error.cause ?? error,
-      temporary: error.temporary,
-      deliveryUnknown: end,
-    },
-  );
 }
