@@ -1,6 +1,7 @@
 /** OAUTHBEARER (RFC 7628): the standard OAuth 2.0 bearer token mechanism. */
 
-import { type Credentials, escapeSaslName, MechanismError, type SASLClient } from "./mechanism.js";
+import { BearerTokenClient } from "./bearer.js";
+import { type Credentials, escapeSaslName, MechanismError } from "./mechanism.js";
 
 /**
  * OAUTHBEARER: the initial response is the GS2 header `n,a=user,` (RFC 7628 §3.1; no channel binding)
@@ -8,41 +9,24 @@ import { type Credentials, escapeSaslName, MechanismError, type SASLClient } fro
  * status (RFC 7628 §3.2.2); the client must answer a single \x01 (§3.2.3) and the server then
  * refuses. The JSON is kept in `serverError`.
  */
-export class OAuthBearerClient implements SASLClient {
+export class OAuthBearerClient extends BearerTokenClient {
   readonly name = "OAUTHBEARER";
-  readonly #username: string;
-  readonly #token: string;
-  #serverError: string | undefined;
 
   /** `credentials.password` is the OAuth 2.0 access token. An empty username sends no `a=`. */
   constructor(credentials: Credentials) {
-    this.#username = credentials.username;
-    this.#token = credentials.password;
+    super(credentials, Uint8Array.of(0x01));
   }
 
-  /** The decoded JSON error of the 334 challenge, when the server sent one. */
-  get serverError(): string | undefined {
-    return this.#serverError;
-  }
-
-  start(): Uint8Array {
+  protected initialResponse(username: string, token: string): Uint8Array {
     // RFC 7628 §3.1: kvpairs are separated by \x01, and the token is a b64token (RFC 6750 §2.1);
     // RFC 5801 §4: a saslname holds no NUL.
-    if (/[\0\x01]/.test(this.#username) || this.#token.includes("\x01")) {
+    if (/[\0\x01]/.test(username) || token.includes("\x01")) {
       throw new MechanismError(
         "input",
         "OAUTHBEARER cannot carry a \\x01 character in the username or token (nor a NUL in the username)",
       );
     }
-    const authzid = this.#username === "" ? "" : `a=${escapeSaslName(this.#username)}`;
-    return Buffer.from(`n,${authzid},\x01auth=Bearer ${this.#token}\x01\x01`, "utf8");
-  }
-
-  next(challenge: Uint8Array): Uint8Array {
-    if (this.#serverError !== undefined) {
-      throw new MechanismError("server", "server sent a second OAUTHBEARER challenge");
-    }
-    this.#serverError = Buffer.from(challenge).toString("utf8");
-    return Uint8Array.of(0x01);
+    const authzid = username === "" ? "" : `a=${escapeSaslName(username)}`;
+    return Buffer.from(`n,${authzid},\x01auth=Bearer ${token}\x01\x01`, "utf8");
   }
 }

@@ -44,6 +44,27 @@ export const EXIT_HELP: readonly [number, string][] = [
   [EXIT.CONFIG, "configuration: e.g. the --password-env variable is not set"],
 ];
 
+/** Exit status by the stage that failed (CONNECT and EHLO depend on the error too: see exitCodeFor). */
+const BY_STAGE: ReadonlyMap<string, number> = new Map([
+  ["GREETING", EXIT.GREETING],
+  ["STARTTLS", EXIT.TLS],
+  ["AUTH", EXIT.AUTH],
+  ["MAIL", EXIT.SENDER],
+  ["RCPT", EXIT.RECIPIENTS],
+  ["DATA", EXIT.DATA],
+  ["BDAT", EXIT.DATA],
+  ["END", EXIT.END_OF_DATA],
+]);
+
+/** Exit status by error code, for an error without a known stage. */
+const BY_CODE: ReadonlyMap<string, number> = new Map([
+  ["ECONNECTION", EXIT.CONNECT],
+  ["ETIMEDOUT", EXIT.CONNECT],
+  ["ETLS", EXIT.TLS],
+  ["EAUTH", EXIT.AUTH],
+  ["EENVELOPE", EXIT.SENDER],
+]);
+
 /**
  * Maps a failure to its exit status. `afterTls` tells a hello refused after STARTTLS/implicit TLS (32)
  * from one in clear (22); the CLI knows it from the transcript.
@@ -52,46 +73,11 @@ export function exitCodeFor(error: unknown, afterTls = false): number {
   if (!(error instanceof SMTPError)) return EXIT.OTHER;
   if (error.code === "EINPUT") return EXIT.USAGE;
   // A message refused before DATA (SIZE over the server's limit, stage MAIL) is still "the message could
-  // not be sent", not a refused sender.
+  // not be sent", not a refused sender. (EMESSAGE at END is refused end of data, by stage below.)
   if (error.code === "EMESSAGE" && error.stage !== "END") return EXIT.DATA;
-  switch (error.stage) {
-    case "CONNECT":
-      return error.code === "ETLS" ? EXIT.TLS : EXIT.CONNECT;
-    case "GREETING":
-      return EXIT.GREETING;
-    case "EHLO":
-      return afterTls || error.code === "ETLS" ? EXIT.HELLO_AFTER_TLS : EXIT.HELLO;
-    case "STARTTLS":
-      return EXIT.TLS;
-    case "AUTH":
-      return EXIT.AUTH;
-    case "MAIL":
-      return EXIT.SENDER;
-    case "RCPT":
-      return EXIT.RECIPIENTS;
-    case "DATA":
-    case "BDAT":
-      return EXIT.DATA;
-    case "END":
-      return EXIT.END_OF_DATA;
-    default:
-      break;
-  }
-  switch (error.code) {
-    case "ECONNECTION":
-    case "ETIMEDOUT":
-      return EXIT.CONNECT;
-    case "ETLS":
-      return EXIT.TLS;
-    case "EAUTH":
-      return EXIT.AUTH;
-    case "EENVELOPE":
-      return EXIT.SENDER;
-    case "EMESSAGE":
-      return EXIT.DATA;
-    default:
-      return EXIT.OTHER;
-  }
+  if (error.stage === "CONNECT") return error.code === "ETLS" ? EXIT.TLS : EXIT.CONNECT;
+  if (error.stage === "EHLO") return afterTls || error.code === "ETLS" ? EXIT.HELLO_AFTER_TLS : EXIT.HELLO;
+  return BY_STAGE.get(error.stage ?? "") ?? BY_CODE.get(error.code) ?? EXIT.OTHER;
 }
 
 /** What the user should look at, by exit status (added to the one stderr line when the error says less). */

@@ -23,7 +23,7 @@ import { isAscii } from "node:buffer";
 import { inputError, type SMTPError } from "../errors.js";
 import type { Content } from "../types.js";
 import { type Mailbox, needsSmtpUtf8, parseMailbox, splitAddressList, toEnvelopeAddress } from "./address.js";
-import { inMemoryBytes, lineStats, sliced, toByteChunks } from "./content.js";
+import { inMemoryBytes, lineStats, sliced, slices, toByteChunks } from "./content.js";
 import { phraseForm } from "./encode-words.js";
 import {
   fieldValue,
@@ -125,7 +125,7 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
     const scan = scanHeaderBlock(bytes, true);
     const ready = scan.kind === "headers" && isMimeBlock(scan.fields);
     if (!ready && leadingBccField(bytes)) throw unusableBcc();
-    if (scan.kind === "headers" && isMimeBlock(scan.fields)) {
+    if (ready) {
       const head = readyHead(own, extra, scan.fields);
       const body = bytes.subarray(scan.bodyStart);
       return {
@@ -160,7 +160,7 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
     const { head, scan, rest } = await peekHeaderBlock(source!);
     const ready = scan.kind === "headers" && isMimeBlock(scan.fields);
     if (!ready && leadingBccField(head)) throw unusableBcc();
-    if (scan.kind === "headers" && isMimeBlock(scan.fields)) {
+    if (ready) {
       const theirs = fieldValue(scan.fields, "Message-ID");
       if (theirs !== undefined) result.messageId = theirs;
       yield readyHead(own, extra, scan.fields);
@@ -203,7 +203,6 @@ function checkId(value: string): string {
   return id;
 }
 
-/** Validates and renders the extra headers (API.md §4 rule 5). */
 /**
  * Extra headers whose value is a list of addresses (RFC 5322 §3.6.2–3.6.6 and common extensions): written
  * like From/To (display names encoded, addresses as addresses), never as encoded unstructured text.
@@ -222,6 +221,7 @@ const ADDRESS_HEADERS = new Set([
   "errors-to",
 ]);
 
+/** Validates and renders the extra headers (API.md §4 rule 5). */
 function extraHeaders(headers: Record<string, string> | undefined, address: (m: Mailbox) => string): string {
   if (headers === undefined) return "";
   if (headers === null || typeof headers !== "object") throw inputError("headers must be an object");
@@ -240,8 +240,8 @@ function extraHeaders(headers: Record<string, string> | undefined, address: (m: 
       const list = splitAddressList(value).map((entry) => parseMailbox(entry));
       if (list.length === 0) throw inputError(`header ${name} holds no address`);
       out += foldHeader(name, addressParts(list, address));
-    } else if (isAscii(Buffer.from(value, "utf8"))) {
-      // ASCII needs no encoding: written as given (folded), so URLs and tokens such as
+    } else if (Buffer.byteLength(value, "utf8") === value.length) {
+      // ASCII (its UTF-8 length is its length) needs no encoding: written as given (folded), so URLs and tokens such as
       // "<https://x/?a=?b>" stay exactly what the caller wrote.
       out += foldHeader(name, [value]);
     } else {
@@ -292,12 +292,6 @@ async function* quotedPrintable(source: AsyncIterable<Uint8Array>): AsyncGenerat
   }
   const tail = qp.end();
   if (tail.length > 0) yield tail;
-}
-
-const SLICE = 256 * 1024;
-
-function* slices(bytes: Uint8Array): Generator<Uint8Array> {
-  for (let p = 0; p < bytes.length; p += SLICE) yield bytes.subarray(p, p + SLICE);
 }
 
 function* quotedPrintableSync(bytes: Uint8Array): Generator<Uint8Array> {

@@ -55,11 +55,16 @@ export function inMemoryBytes(content: Content): Uint8Array | undefined {
   return undefined;
 }
 
+/** In-memory bytes as SLICE-sized views (no copy). */
+export function* slices(bytes: Uint8Array): Generator<Uint8Array> {
+  for (let p = 0; p < bytes.length; p += SLICE) yield bytes.subarray(p, p + SLICE);
+}
+
 /** In-memory bytes, yielded in SLICE-sized views. */
 export function sliced(bytes: Uint8Array): AsyncIterable<Uint8Array> {
   return {
     async *[Symbol.asyncIterator]() {
-      for (let p = 0; p < bytes.length; p += SLICE) yield bytes.subarray(p, p + SLICE);
+      yield* slices(bytes);
     },
   };
 }

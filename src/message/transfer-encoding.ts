@@ -159,12 +159,29 @@ export class Base64Encoder {
 
   /** Encodes one chunk: every full line it completes. */
   encode(chunk: Uint8Array): Uint8Array {
-    let data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (this.rest.length > 0) data = Buffer.concat([this.rest, data]);
-    const lines = Math.floor(data.length / B64_GROUP);
-    const full = lines * B64_GROUP;
-    this.rest = Uint8Array.prototype.slice.call(data, full);
-    return lines === 0 ? new Uint8Array(0) : wrap(data.subarray(0, full), lines);
+    const data = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    // The held-back bytes and the start of this chunk make at most one line: join only those, not the
+    // whole chunk.
+    let head: Buffer | undefined;
+    let start = 0;
+    if (this.rest.length > 0) {
+      start = Math.min(B64_GROUP - this.rest.length, data.length);
+      head = Buffer.concat([this.rest, data.subarray(0, start)]);
+      if (head.length < B64_GROUP) {
+        this.rest = head;
+        return new Uint8Array(0);
+      }
+    }
+    const lines = Math.floor((data.length - start) / B64_GROUP);
+    const full = start + lines * B64_GROUP;
+    this.rest = Uint8Array.prototype.slice.call(data, full); // a copy: the caller may reuse the chunk
+    const total = lines + (head === undefined ? 0 : 1);
+    if (total === 0) return new Uint8Array(0);
+    const out = Buffer.allocUnsafe(total * (B64_LINE + 2));
+    let o = 0;
+    if (head !== undefined) o = wrap(head, 1, out, o);
+    if (lines > 0) wrap(data.subarray(start, full), lines, out, o);
+    return out;
   }
 
   /** The last, shorter line (with its CRLF), if any. The encoder is reset. */
@@ -176,16 +193,19 @@ export class Base64Encoder {
   }
 }
 
-/** Base64 of `data` (a whole number of 57-byte groups) as `lines` lines of 76 characters plus CRLF. */
-function wrap(data: Buffer, lines: number): Uint8Array {
-  const text = Buffer.from(data.toString("base64"), "latin1");
-  const out = Buffer.allocUnsafe(lines * (B64_LINE + 2));
-  let o = 0;
-  for (let p = 0; p < text.length; p += B64_LINE) {
-    text.copy(out, o, p, p + B64_LINE);
+/**
+ * Writes the base64 of `data` (`lines` whole 57-byte groups) into `out` at `o` as lines of 76 characters
+ * plus CRLF; returns the new write position. The text is written once, 2 bytes per line further on,
+ * and each line is moved down to its place: a line's CRLF never reaches text not yet moved.
+ */
+function wrap(data: Buffer, lines: number, out: Buffer, o: number): number {
+  let src = o + 2 * lines;
+  out.write(data.toString("base64"), src, "latin1");
+  for (let k = 0; k < lines; k++, src += B64_LINE) {
+    out.copyWithin(o, src, src + B64_LINE);
     o += B64_LINE;
     out[o++] = CR;
     out[o++] = LF;
   }
-  return out;
+  return o;
 }

@@ -34,8 +34,6 @@ class CrlfEncoder {
   protected lineStart = true;
   /** The previous input byte was a CR, written as is. */
   protected afterCR = false;
-  /** Whether any byte has been seen. */
-  protected seen = false;
 
   constructor(private readonly stuff: boolean) {}
 
@@ -45,7 +43,6 @@ class CrlfEncoder {
     if (n === 0) return input;
     // Buffer's indexOf (memchr) is about twice as fast as TypedArray's: view plain arrays as Buffers.
     const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, n);
-    this.seen = true;
     const stuff = this.stuff;
     let out: Uint8Array | undefined;
     let o = 0; // write position in out
@@ -135,17 +132,19 @@ class CrlfEncoder {
   reset(): void {
     this.lineStart = true;
     this.afterCR = false;
-    this.seen = false;
   }
 
-  /** What is needed to finish the last line: "" when it is complete or nothing was seen. */
+  /**
+   * What is needed to finish the last line: "" when it is complete or nothing was seen (before the
+   * first byte `lineStart` is still true, so no separate "seen" flag is needed).
+   */
   protected finishLine(): Uint8Array {
     if (this.afterCR) {
       this.afterCR = false;
       this.lineStart = true;
       return Uint8Array.of(LF);
     }
-    if (!this.seen || this.lineStart) return EMPTY;
+    if (this.lineStart) return EMPTY;
     this.lineStart = true;
     return Uint8Array.of(CR, LF);
   }

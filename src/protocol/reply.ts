@@ -27,7 +27,6 @@ export function isPositive(reply: Reply): boolean {
   return reply.code >= 200 && reply.code < 300;
 }
 
-
 /** The reply as the server sent it, for the transcript: "250-first", "250 last". */
 export function replyWireLines(reply: Reply): string[] {
   const last = reply.lines.length - 1;
