@@ -27,23 +27,22 @@ describe("against Postfix + Dovecot (a real MTA)", { skip: NO_POSTFIX ?? false }
     CA_FILE,
   ];
   const message = ["--from", "alice@example.test", "--to", "bob@example.test", "--subject", "via Postfix"];
+  const asAlice = ["--user", "alice", "--password-env", "PW"];
+  /** `send` to `port` with `options`, the common message and `body`, then `rest`. */
+  const send = (port: number, options: string[], body: string, ...rest: string[]): string[] => [
+    "send",
+    ...base(port),
+    ...options,
+    ...message,
+    "--body",
+    body,
+    ...rest,
+  ];
 
   it("send: STARTTLS + AUTH (the strongest mechanism: SCRAM-SHA-256) on the submission port", async () => {
-    const run = await smtpkit(
-      [
-        "send",
-        ...base(postfix.submissionPort!),
-        "--user",
-        "alice",
-        "--password-env",
-        "PW",
-        ...message,
-        "--body",
-        "hi",
-        "--verbose",
-      ],
-      { env: { PW: PASSWORD } },
-    );
+    const run = await smtpkit(send(postfix.submissionPort!, asAlice, "hi", "--verbose"), {
+      env: { PW: PASSWORD },
+    });
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /^C: AUTH SCRAM-SHA-256 /m);
     assert.ok(!run.stderr.includes(PASSWORD));
@@ -52,65 +51,25 @@ describe("against Postfix + Dovecot (a real MTA)", { skip: NO_POSTFIX ?? false }
   });
 
   it("send: implicit TLS on the wrapper-mode port; a wrong password exits 28", async () => {
-    const ok = await smtpkit(
-      [
-        "send",
-        ...base(postfix.implicitTlsPort!),
-        "--security",
-        "tls",
-        "--user",
-        "alice",
-        "--password-env",
-        "PW",
-        ...message,
-        "--body",
-        "x",
-      ],
-      { env: { PW: PASSWORD } },
-    );
+    const ok = await smtpkit(send(postfix.implicitTlsPort!, ["--security", "tls", ...asAlice], "x"), {
+      env: { PW: PASSWORD },
+    });
     assert.equal(ok.code, 0, ok.stderr);
     const wrong = await smtpkit(
-      [
-        "send",
-        ...base(postfix.submissionPort!),
-        "--user",
-        "alice",
-        "--password-env",
-        "PW",
-        "--auth",
-        "plain",
-        ...message,
-        "--body",
-        "x",
-        "--verbose",
-      ],
-      { env: { PW: "not-the-Password-42" } },
+      send(postfix.submissionPort!, [...asAlice, "--auth", "plain"], "x", "--verbose"),
+      {
+        env: { PW: "not-the-Password-42" },
+      },
     );
     assert.equal(wrong.code, 28, wrong.stderr);
     assert.ok(!(wrong.stdout + wrong.stderr).includes("not-the-Password-42"));
   });
 
   it("send: the wrong TLS mode on each port says what to change; a refused recipient exits 24", async () => {
-    const tlsToPlain = await smtpkit([
-      "send",
-      ...base(postfix.port),
-      "--security",
-      "tls",
-      ...message,
-      "--body",
-      "x",
-    ]);
+    const tlsToPlain = await smtpkit(send(postfix.port, ["--security", "tls"], "x"));
     assert.equal(tlsToPlain.code, 29);
     assert.match(oneLine(tlsToPlain), /use --security starttls/);
-    const plainToTls = await smtpkit([
-      "send",
-      ...base(postfix.implicitTlsPort!),
-      "--timeout",
-      "700",
-      ...message,
-      "--body",
-      "x",
-    ]);
+    const plainToTls = await smtpkit(send(postfix.implicitTlsPort!, ["--timeout", "700"], "x"));
     assert.equal(plainToTls.code, 21);
     assert.match(oneLine(plainToTls), /use --security tls/);
     const refused = await smtpkit([

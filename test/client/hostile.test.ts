@@ -30,6 +30,22 @@ async function session(
   return { smtp, server, socket };
 }
 
+/** An LMTP session whose server runs `steps` after LHLO; sends to b and c and expects ECONNECTION at END. */
+async function lmtpSendDropped(steps: Step[]) {
+  const server = await start([
+    { send: "220 lmtp\r\n" },
+    { expect: `LHLO ${NAME}`, reply: "250 lmtp\r\n" },
+    ...steps,
+  ]);
+  const smtp = new SMTP({ clientName: NAME, lmtp: true });
+  await smtp.connect(await connectTo(server.port));
+  return rejectsWith(
+    smtp.send("a@example.org", ["b@example.org", "c@example.org"], [], [], "s", "x"),
+    "ECONNECTION",
+    "END",
+  );
+}
+
 describe("hostile servers and failing sources", () => {
   it("pipelined envelope: the server answers MAIL and hangs up; the unanswered replies stay quiet", async () => {
     const { smtp } = await session(PIPELINING, [
@@ -49,9 +65,7 @@ describe("hostile servers and failing sources", () => {
   });
 
   it("LMTP: the server hangs up after the data: END, deliveryUnknown", async () => {
-    const server = await start([
-      { send: "220 lmtp\r\n" },
-      { expect: `LHLO ${NAME}`, reply: "250 lmtp\r\n" },
+    const error = await lmtpSendDropped([
       { expect: /^MAIL/, reply: "250 ok\r\n" },
       { expect: /^RCPT/, reply: "250 ok\r\n" },
       { expect: /^RCPT/, reply: "250 ok\r\n" },
@@ -59,13 +73,6 @@ describe("hostile servers and failing sources", () => {
       { data: true },
       { destroy: true },
     ]);
-    const smtp = new SMTP({ clientName: NAME, lmtp: true });
-    await smtp.connect(await connectTo(server.port));
-    const error = await rejectsWith(
-      smtp.send("a@example.org", ["b@example.org", "c@example.org"], [], [], "s", "x"),
-      "ECONNECTION",
-      "END",
-    );
     assert.equal(error.deliveryUnknown, true);
   });
 
@@ -277,9 +284,7 @@ describe("hostile servers and failing sources", () => {
   });
 
   it("LMTP: the connection drops after the first recipient's reply: who got it, who is unknown", async () => {
-    const server = await start([
-      { send: "220 lmtp\r\n" },
-      { expect: `LHLO ${NAME}`, reply: "250 lmtp\r\n" },
+    const error = await lmtpSendDropped([
       { expect: /^MAIL/, reply: "250 ok\r\n" },
       { expect: "RCPT TO:<b@example.org>", reply: "250 ok\r\n" },
       { expect: "RCPT TO:<c@example.org>", reply: "250 ok\r\n" },
@@ -288,13 +293,6 @@ describe("hostile servers and failing sources", () => {
       { wait: 30 },
       { destroy: true },
     ]);
-    const smtp = new SMTP({ clientName: NAME, lmtp: true });
-    await smtp.connect(await connectTo(server.port));
-    const error = await rejectsWith(
-      smtp.send("a@example.org", ["b@example.org", "c@example.org"], [], [], "s", "x"),
-      "ECONNECTION",
-      "END",
-    );
     assert.equal(error.deliveryUnknown, true);
     assert.deepEqual(error.accepted, ["b@example.org"]);
     assert.deepEqual(error.rejected, []);

@@ -229,6 +229,26 @@ const rejectsWith = async (p: Promise<unknown>, re: RegExp): Promise<void> => {
   });
 };
 
+/** nodemailer over STARTTLS (required), logging in with a password by SASL `method`. */
+function sendWithPassword(
+  port: number,
+  user: string,
+  pass: string,
+  method: string,
+  to: string[],
+  subject?: string,
+) {
+  return nodemailerSend({ port, requireTLS: true, auth: { user, pass, method }, to, subject });
+}
+
+/** nodemailer over STARTTLS (required), logging in with an OAuth2 access token (XOAUTH2). */
+function sendWithToken(port: number, user: string, accessToken: string, to: string[]) {
+  return nodemailerSend({ port, requireTLS: true, auth: { type: "OAuth2", user, accessToken }, to });
+}
+
+/** The send fails with 535: the server refused the credentials. */
+const refusesAuth = (p: Promise<unknown>): Promise<void> => rejectsWith(p, /535/);
+
 // ---- aiosmtpd -----------------------------------------------------------------------------------------
 
 describe("aiosmtpd harness", () => {
@@ -243,13 +263,14 @@ describe("aiosmtpd harness", () => {
   after(() => srv?.stop());
 
   test("STARTTLS + AUTH PLAIN with a non-ASCII password; envelope and content recorded", async () => {
-    const info = await nodemailerSend({
-      port: srv.port,
-      requireTLS: true,
-      auth: { user: "bob", pass: USERS.bob, method: "PLAIN" },
-      to: ["rcpt@example.test", "reject@example.test"],
-      subject: "aiosmtpd plain",
-    });
+    const info = await sendWithPassword(
+      srv.port,
+      "bob",
+      USERS.bob,
+      "PLAIN",
+      ["rcpt@example.test", "reject@example.test"],
+      "aiosmtpd plain",
+    );
     assert.deepEqual(info.accepted, ["rcpt@example.test"]);
     assert.deepEqual(info.rejected, ["reject@example.test"]);
     const [msg] = await srv.waitForMessages(1);
@@ -264,41 +285,15 @@ describe("aiosmtpd harness", () => {
   });
 
   test("AUTH LOGIN, XOAUTH2 and OAUTHBEARER-less clients; wrong password and token are refused", async () => {
-    await nodemailerSend({
-      port: srv.port,
-      requireTLS: true,
-      auth: { user: "alice", pass: "secret", method: "LOGIN" },
-      to: ["a@example.test"],
-    });
-    await nodemailerSend({
-      port: srv.port,
-      requireTLS: true,
-      auth: { type: "OAuth2", user: "alice", accessToken: "secret" },
-      to: ["b@example.test"],
-    });
+    await sendWithPassword(srv.port, "alice", "secret", "LOGIN", ["a@example.test"]);
+    await sendWithToken(srv.port, "alice", "secret", ["b@example.test"]);
     const msgs = await srv.waitForMessages(2);
     assert.deepEqual(
       msgs.map((m) => m.authUser),
       ["alice", "alice"],
     );
-    await rejectsWith(
-      nodemailerSend({
-        port: srv.port,
-        requireTLS: true,
-        auth: { user: "alice", pass: "wrong", method: "PLAIN" },
-        to: ["c@example.test"],
-      }),
-      /535/,
-    );
-    await rejectsWith(
-      nodemailerSend({
-        port: srv.port,
-        requireTLS: true,
-        auth: { type: "OAuth2", user: "alice", accessToken: "nope" },
-        to: ["c@example.test"],
-      }),
-      /535/,
-    );
+    await refusesAuth(sendWithPassword(srv.port, "alice", "wrong", "PLAIN", ["c@example.test"]));
+    await refusesAuth(sendWithToken(srv.port, "alice", "nope", ["c@example.test"]));
     srv.clearMessages();
   });
 
@@ -425,24 +420,9 @@ describe("smtp-server harness", () => {
   after(() => srv?.stop());
 
   test("STARTTLS + PLAIN, LOGIN, XOAUTH2; wrong credentials refused", async () => {
-    await nodemailerSend({
-      port: srv.port,
-      requireTLS: true,
-      auth: { user: "bob", pass: USERS.bob, method: "PLAIN" },
-      to: ["a@example.test", "reject@example.test"],
-    });
-    await nodemailerSend({
-      port: srv.port,
-      requireTLS: true,
-      auth: { user: "alice", pass: "secret", method: "LOGIN" },
-      to: ["b@example.test"],
-    });
-    await nodemailerSend({
-      port: srv.port,
-      requireTLS: true,
-      auth: { type: "OAuth2", user: "alice", accessToken: "secret" },
-      to: ["c@example.test"],
-    });
+    await sendWithPassword(srv.port, "bob", USERS.bob, "PLAIN", ["a@example.test", "reject@example.test"]);
+    await sendWithPassword(srv.port, "alice", "secret", "LOGIN", ["b@example.test"]);
+    await sendWithToken(srv.port, "alice", "secret", ["c@example.test"]);
     const msgs = await srv.waitForMessages(3);
     assert.deepEqual(
       msgs.map((m) => [m.user, m.rcptTo, m.secure]),
@@ -453,24 +433,8 @@ describe("smtp-server harness", () => {
       ],
     );
     assert.match(msgs[0]?.raw.toString() ?? "", /Hello from nodemailer/);
-    await rejectsWith(
-      nodemailerSend({
-        port: srv.port,
-        requireTLS: true,
-        auth: { user: "bob", pass: "wrong", method: "PLAIN" },
-        to: ["d@example.test"],
-      }),
-      /535/,
-    );
-    await rejectsWith(
-      nodemailerSend({
-        port: srv.port,
-        requireTLS: true,
-        auth: { type: "OAuth2", user: "bob", accessToken: "wrong" },
-        to: ["d@example.test"],
-      }),
-      /535/,
-    );
+    await refusesAuth(sendWithPassword(srv.port, "bob", "wrong", "PLAIN", ["d@example.test"]));
+    await refusesAuth(sendWithToken(srv.port, "bob", "wrong", ["d@example.test"]));
     // nodemailer tries XOAUTH2 a second time after a failure (to refresh the token)
     assert.deepEqual(
       srv.authAttempts().map((a) => [a.method, a.success]),
@@ -576,13 +540,14 @@ describe("Postfix harness", { skip: postfixSkip ?? false }, () => {
   });
 
   test("STARTTLS + AUTH through Dovecot; refused recipient; delivered to the Maildir", async () => {
-    const info = await nodemailerSend({
-      port: pf.port,
-      requireTLS: true,
-      auth: { user: "bob", pass: USERS.bob, method: "PLAIN" },
-      to: ["rcpt@example.test", "reject@example.test"],
-      subject: "postfix plain",
-    });
+    const info = await sendWithPassword(
+      pf.port,
+      "bob",
+      USERS.bob,
+      "PLAIN",
+      ["rcpt@example.test", "reject@example.test"],
+      "postfix plain",
+    );
     assert.deepEqual(info.accepted, ["rcpt@example.test"]);
     assert.deepEqual(info.rejected, ["reject@example.test"]);
     // no relaying for unauthenticated clients (554 5.7.1 Relay access denied)
@@ -600,27 +565,9 @@ describe("Postfix harness", { skip: postfixSkip ?? false }, () => {
   });
 
   test("LOGIN and CRAM-MD5 (nodemailer), SCRAM-SHA-1 and SCRAM-SHA-256 (gsasl client); wrong password refused", async () => {
-    await nodemailerSend({
-      port: pf.port,
-      requireTLS: true,
-      auth: { user: "alice", pass: "secret", method: "LOGIN" },
-      to: ["a@example.test"],
-    });
-    await nodemailerSend({
-      port: pf.port,
-      requireTLS: true,
-      auth: { user: "bob", pass: USERS.bob, method: "CRAM-MD5" },
-      to: ["b@example.test"],
-    });
-    await rejectsWith(
-      nodemailerSend({
-        port: pf.port,
-        requireTLS: true,
-        auth: { user: "alice", pass: "wrong", method: "PLAIN" },
-        to: ["c@example.test"],
-      }),
-      /535/,
-    );
+    await sendWithPassword(pf.port, "alice", "secret", "LOGIN", ["a@example.test"]);
+    await sendWithPassword(pf.port, "bob", USERS.bob, "CRAM-MD5", ["b@example.test"]);
+    await refusesAuth(sendWithPassword(pf.port, "alice", "wrong", "PLAIN", ["c@example.test"]));
     if (!gsaslUnavailableReason()) {
       for (const mech of ["SCRAM-SHA-1", "SCRAM-SHA-256"]) {
         const ok = await gsaslClient(pf.port, mech, "bob", USERS.bob);
@@ -801,12 +748,7 @@ describe("gsasl harness", { skip: gsaslUnavailableReason() ?? false }, () => {
   });
 
   test("PLAIN through the same front (nodemailer), other mechanisms (gsasl client)", async () => {
-    await nodemailerSend({
-      port: srv.port,
-      requireTLS: true,
-      auth: { user: "alice", pass: "secret", method: "PLAIN" },
-      to: ["a@example.test"],
-    });
+    await sendWithPassword(srv.port, "alice", "secret", "PLAIN", ["a@example.test"]);
     for (const mech of ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "CRAM-MD5", "LOGIN"]) {
       const r = await gsaslClient(srv.port, mech, "alice", "secret");
       assert.match(r.out, /^235 /m, `${mech}: ${r.out}`);

@@ -5,24 +5,7 @@ import { buildReply } from "../../src/protocol/reply.js";
 
 describe("parseCapabilities", () => {
   it("reads keywords, parameters and the old AUTH= form", () => {
-    const caps = parseCapabilities(
-      buildReply(250, [
-        "mail.example greets you",
-        "PIPELINING",
-        "SIZE 10240000",
-        "auth plain LOGIN",
-        "AUTH=CRAM-MD5",
-        "8BITMIME",
-        "SMTPUTF8",
-        "CHUNKING",
-        "DSN",
-        "STARTTLS",
-        "ENHANCEDSTATUSCODES",
-        "REQUIRETLS",
-        "",
-      ]),
-    );
-    assert.deepEqual(caps.lines, [
+    const options = [
       "PIPELINING",
       "SIZE 10240000",
       "auth plain LOGIN",
@@ -34,7 +17,9 @@ describe("parseCapabilities", () => {
       "STARTTLS",
       "ENHANCEDSTATUSCODES",
       "REQUIRETLS",
-    ]);
+    ];
+    const caps = parseCapabilities(buildReply(250, ["mail.example greets you", ...options, ""]));
+    assert.deepEqual(caps.lines, options);
     assert.deepEqual([...caps.authMechanisms].sort(), ["CRAM-MD5", "LOGIN", "PLAIN"]);
     assert.equal(caps.maxSize, 10240000);
     for (const flag of [

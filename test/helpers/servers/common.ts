@@ -1,8 +1,10 @@
 // Shared plumbing for the real-server test harnesses: fixture paths, free ports, waiting, and cleanup
 // that also runs when the test process exits without calling stop().
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, connect as netConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The loopback address every harness listens on. */
@@ -335,4 +337,29 @@ export function splitTraceHeaders(
     }
     offset = end;
   }
+}
+
+/**
+ * Runs `start` up to `attempts` times while it fails with an error whose message contains `retryOn`
+ * (a port probed free was taken by another process before the server bound it); other errors, and the
+ * last attempt's, propagate.
+ */
+export async function retryStart<T>(start: () => Promise<T>, retryOn: string, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= attempts || !String((err as Error).message).includes(retryOn)) throw err;
+    }
+  }
+}
+
+/**
+ * A new private directory for one harness instance (mode 0755, so dropped-privilege daemons can reach
+ * it). `keepDir`: SMTPKIT_HARNESS_KEEP=1 keeps it (config, logs, mail) after stop() for debugging.
+ */
+export function makeHarnessDir(prefix: string): { dir: string; keepDir: boolean } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  return { dir, keepDir: process.env.SMTPKIT_HARNESS_KEEP === "1" };
 }

@@ -8,9 +8,8 @@
 // Needs root (Dovecot's master process must start as root).
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, utimesSync, writeFileSync } from "node:fs";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   certPaths,
@@ -19,9 +18,11 @@ import {
   killQuietly,
   LOOPBACK,
   lookupId,
+  makeHarnessDir,
   mkdirOwned,
   onExitCleanup,
   removeDirQuietly,
+  retryStart,
   sleep,
   splitTraceHeaders,
   startWatchdog,
@@ -90,14 +91,8 @@ function checkAddress(address: string): void {
 export async function startDovecotLmtp(options: DovecotLmtpOptions = {}): Promise<DovecotLmtpServer> {
   const reason = dovecotLmtpUnavailableReason();
   if (reason) throw new Error(reason);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startOnce(options);
-    } catch (err) {
-      // another process took the probed port before Dovecot bound it
-      if (attempt >= 3 || !String((err as Error).message).includes("Address already in use")) throw err;
-    }
-  }
+  // another process took the probed port before Dovecot bound it
+  return retryStart(() => startOnce(options), "Address already in use");
 }
 
 async function startOnce(options: DovecotLmtpOptions): Promise<DovecotLmtpServer> {
@@ -105,9 +100,7 @@ async function startOnce(options: DovecotLmtpOptions): Promise<DovecotLmtpServer
   const uid = lookupId("/etc/passwd", "nobody") ?? 65534;
   const gid = lookupId("/etc/group", "nogroup") ?? 65534;
   const id = randomBytes(4).toString("hex");
-  const dir = mkdtempSync(join(tmpdir(), "smtpkit-lmtp-"));
-  chmodSync(dir, 0o755);
-  const keepDir = process.env.SMTPKIT_HARNESS_KEEP === "1";
+  const { dir, keepDir } = makeHarnessDir("smtpkit-lmtp-");
   const mail = join(dir, "mail");
   const log = new TailBuffer();
   let child: ChildProcess | undefined;

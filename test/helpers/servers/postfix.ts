@@ -5,17 +5,8 @@
 // Needs root: Postfix's master(8) must start as root (it drops privileges per service) and so does Dovecot.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  statSync,
-  utimesSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   certPaths,
@@ -24,10 +15,12 @@ import {
   killQuietly,
   LOOPBACK,
   lookupId,
+  makeHarnessDir,
   mkdirOwned,
   onExitCleanup,
   removeDirQuietly,
   requireId,
+  retryStart,
   sleep,
   splitTraceHeaders,
   startWatchdog,
@@ -145,14 +138,8 @@ function mainCf(settings: Array<[string, string]>): string {
  * between: master cannot even log that), start-up is retried with new ports, up to three times.
  */
 export async function startPostfix(options: PostfixOptions = {}): Promise<PostfixServer> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startPostfixOnce(options);
-    } catch (err) {
-      // master(8) dies silently (before its logging works) when it cannot bind a port
-      if (attempt >= 3 || !String((err as Error).message).includes("postfix master exited")) throw err;
-    }
-  }
+  // master(8) dies silently (before its logging works) when it cannot bind a port
+  return retryStart(() => startPostfixOnce(options), "postfix master exited");
 }
 
 async function startPostfixOnce(options: PostfixOptions): Promise<PostfixServer> {
@@ -169,10 +156,7 @@ async function startPostfixOnce(options: PostfixOptions): Promise<PostfixServer>
   const nogroupGid = lookupId("/etc/group", "nogroup") ?? 65534;
   const id = randomBytes(4).toString("hex");
 
-  const dir = mkdtempSync(join(tmpdir(), "smtpkit-postfix-"));
-  // SMTPKIT_HARNESS_KEEP=1 keeps the directory (config, logs, Maildir) after stop() for debugging
-  const keepDir = process.env.SMTPKIT_HARNESS_KEEP === "1";
-  chmodSync(dir, 0o755);
+  const { dir, keepDir } = makeHarnessDir("smtpkit-postfix-");
   const etc = join(dir, "etc");
   const spool = join(dir, "spool");
   const data = join(dir, "data");
