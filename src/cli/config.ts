@@ -1,6 +1,7 @@
 // The msmtprc syntax (msmtp(1), "CONFIGURATION FILES"), parsed without touching the file system: text in,
 // accounts out, each setting with the line it came from so that every error can name file, line and key.
 //
+// Settings before the first `account` or `defaults` line make an account called "default" (as msmtp).
 // `defaults` sets values for the accounts defined after it; `account NAME [: PARENT[,PARENT...]]` starts
 // from the current defaults and then takes every setting of each parent in order; `account default : NAME`
 // names the default account. Arguments may be double-quoted (`\"` and `\\` inside); a key that accepts
@@ -142,13 +143,14 @@ export function parseConfig(text: string, file: string, home: string): Config {
     } else if (!(key in KEYS)) {
       fail(`key "${key}": unknown key`);
     } else {
-      if (current === undefined) fail(`key "${key}": before any "defaults" or "account" line`);
+      // as msmtp does, settings before the first "account" or "defaults" line make an account "default"
+      current ??= defineAccount("default", lineNo, defaults, accounts, fail);
       const known = key as AccountKey;
       const value = checkValue(known, arg, home, fail);
       if (known === "password" && value !== "") hasPassword = true;
       if (value === "" && (known === "user" || known === "password" || known === "passwordeval"))
-        delete current!.settings[known]; // an empty argument unsets (msmtp(1))
-      else current!.settings[known] = { value, line: lineNo };
+        delete current.settings[known]; // an empty argument unsets (msmtp(1))
+      else current.settings[known] = { value, line: lineNo };
     }
   }
   const named = accounts.get("default");

@@ -1,17 +1,14 @@
 // `smtpkit sendmail` (also the program started as "sendmail"): a complete message on stdin, sendmail(8)
 // conventions, msmtp's accounts, sysexits. The message streams from stdin into sendRaw; only its header
 // block is read ahead (to find -t recipients, a Bcc to remove, a missing Date or Message-ID).
-import { connect } from "../api/connect.js";
-import type { SMTP } from "../client/smtp.js";
-import { describeReply, SMTPError } from "../errors.js";
 import { parseMailbox, splitAddressList } from "../message/address.js";
 import { phraseForm } from "../message/encode-words.js";
 import { fieldValue, peekHeaderBlock, type RawField, replay } from "../message/header-block.js";
 import { foldHeader, formatDate, generateMessageId, type HeaderPart } from "../message/headers.js";
 import type { SendResult } from "../types.js";
-import { ACCOUNT_HELP, type AccountUse, applyAccount, passwordFromSources } from "./account.js";
+import { ACCOUNT_HELP, applyAccount, passwordFromSources } from "./account.js";
 import { AUTH_BY_NAME, CliError, connectionOptions, describeFailure, Transcript } from "./common.js";
-import { verifyPinnedCertificate } from "./pin.js";
+import { openSession } from "./session.js";
 import { SYSEXIT, SYSEXIT_HELP, sysexitFor } from "./sysexits.js";
 
 /** `smtpkit sendmail --help`. */
@@ -230,39 +227,6 @@ export async function runSendmail(argv: string[]): Promise<number> {
       code === SYSEXIT.TEMPFAIL && !line.includes("temporary") ? " [temporary: try again later]" : "";
     process.stderr.write(`${line}${note}\n`);
     return code;
-  }
-}
-
-/** connect(), but with a pinned certificate (tls_fingerprint) the pin is checked before any credential goes out. */
-async function openSession(options: Parameters<typeof connect>[0], use: AccountUse): Promise<SMTP> {
-  if (use.fingerprint === undefined) return connect(options);
-  const { auth, ...rest } = options;
-  const smtp = await connect({
-    ...rest,
-    // the pin replaces CA trust and the name check (msmtp: "trusted regardless of its contents")
-    tls: { ...rest.tls, rejectUnauthorized: false, checkServerIdentity: () => undefined },
-  });
-  try {
-    verifyPinnedCertificate(
-      smtp,
-      use.fingerprint,
-      `${use.file}:${use.account.settings.tls_fingerprint!.line}`,
-    );
-    if (auth !== undefined) {
-      const ok = await smtp.authenticate(auth.username, auth.password, auth.type);
-      if (!ok) {
-        const reply = smtp.lastReply;
-        throw new SMTPError(
-          "EAUTH",
-          `the server declined the credentials${reply ? `: ${describeReply(reply)}` : ""}; check the user name and password`,
-          { stage: "AUTH", reply },
-        );
-      }
-    }
-    return smtp;
-  } catch (error) {
-    await smtp.close().catch(() => undefined);
-    throw error;
   }
 }
 
