@@ -23,7 +23,7 @@ export function verifyPinnedCertificate(smtp: SMTP, expected: string, where: str
     throw new SMTPError(
       "ETLS",
       `the server's certificate does not match tls_fingerprint (${where}): it is ${actual ?? "absent"}; ` +
-        "if the server changed its certificate on purpose, update tls_fingerprint (smtpkit probe shows it)",
+        "if the server changed its certificate on purpose, set tls_fingerprint to the new one (smtpkit probe shows it)",
       { stage: "CONNECT", temporary: false },
     );
   }

@@ -22,7 +22,9 @@ const values = (text: string, account?: string): Record<string, string> => {
   );
 };
 
-describe("msmtprc: msmtp's documented example", { skip: existsSync(MSMTP_EXAMPLE) ? false : "msmtp not installed" }, () => {
+describe("msmtprc: msmtp's documented example", {
+  skip: existsSync(MSMTP_EXAMPLE) ? false : "msmtp not installed",
+}, () => {
   it("defaults, inheritance (freemail2 : freemail) and 'account default : freemail'", () => {
     const text = readFileSync(MSMTP_EXAMPLE, "utf8");
     const config = parseConfig(text, MSMTP_EXAMPLE, "/home/joe");
@@ -97,7 +99,10 @@ describe("msmtprc: syntax", () => {
 
   it("no default account, or an unknown one: says which accounts exist", () => {
     const config = parseConfig("account a\nhost h\naccount b\nhost h\n", "rc", "/");
-    assert.throws(() => selectAccount(config, undefined), /no default account: add "account default : a".*a, b/);
+    assert.throws(
+      () => selectAccount(config, undefined),
+      /no default account: add "account default : a".*a, b/,
+    );
     assert.throws(() => selectAccount(config, "c"), /no account "c" \(accounts: a, b\)/);
   });
 });
@@ -105,20 +110,40 @@ describe("msmtprc: syntax", () => {
 /** Each bad configuration, the line it is on, and what the message must say. */
 const BAD: [string, string, number, RegExp][] = [
   ["unknown key", "account a\nhost h\nhots h2\n", 3, /key "hots": unknown key/],
-  ["settings before any account are account default", "host h1\naccount a\naccount default : a\n", 3, /account "default" is defined twice/],
+  [
+    "settings before any account are account default",
+    "host h1\naccount a\naccount default : a\n",
+    3,
+    /account "default" is defined twice/,
+  ],
   ["port out of range", "defaults\nport 0\n", 2, /key "port": "0" is not a TCP port/],
   ["port not a number", "account a\nport smtp\n", 2, /key "port": "smtp" is not a TCP port/],
   ["tls neither on nor off", "account a\ntls yes\n", 2, /key "tls": "yes" is not on or off/],
   ["unknown auth method", "account a\nauth digest\n", 2, /key "auth": "digest" is not one of on, off, plain/],
   ["timeout not seconds", "account a\ntimeout 5s\n", 2, /key "timeout": "5s" is not "off" or a number/],
   ["dsn_notify unknown", "account a\ndsn_notify sometimes\n", 2, /key "dsn_notify"/],
-  ["dsn_return unknown", "account a\ndsn_return body\n", 2, /key "dsn_return": "body" is not off, headers or full/],
-  ["fingerprint not hex", "account a\ntls_fingerprint zz:11\n", 2, /key "tls_fingerprint": "zz:11" is not a fingerprint/],
+  [
+    "dsn_return unknown",
+    "account a\ndsn_return body\n",
+    2,
+    /key "dsn_return": "body" is not off, headers or full/,
+  ],
+  [
+    "fingerprint not hex",
+    "account a\ntls_fingerprint zz:11\n",
+    2,
+    /key "tls_fingerprint": "zz:11" is not a fingerprint/,
+  ],
   ["MD5 fingerprint", `account a\ntls_fingerprint ${"ab:".repeat(15)}ab\n`, 2, /MD5 is broken/],
   ["unknown parent", "account a : nosuch\n", 1, /"nosuch" is not an account defined above/],
   ["account twice", "account a\naccount a\n", 2, /account "a" is defined twice/],
   ["unclosed quote", 'account a\nhost "h\n', 2, /never closed/],
-  ["msmtp key smtpkit does not implement", "account a\nproxy_host 127.0.0.1\n", 2, /key "proxy_host": an msmtp setting smtpkit does not implement/],
+  [
+    "msmtp key smtpkit does not implement",
+    "account a\nproxy_host 127.0.0.1\n",
+    2,
+    /key "proxy_host": an msmtp setting smtpkit does not implement/,
+  ],
   ["lmtp", "account a\nprotocol lmtp\n", 2, /key "protocol"/],
 ];
 
@@ -154,7 +179,9 @@ const ALSO_REFUSED_BY_MSMTP = new Set([
   "unknown parent",
 ]);
 
-describe("msmtprc: real msmtp agrees on the line", { skip: MSMTP === undefined ? "msmtp not installed" : false }, () => {
+describe("msmtprc: real msmtp agrees on the line", {
+  skip: MSMTP === undefined ? "msmtp not installed" : false,
+}, () => {
   for (const [name, text, line] of BAD.filter(([n]) => ALSO_REFUSED_BY_MSMTP.has(n))) {
     it(name, () => {
       const file = join(dir, name.replace(/\W+/g, "-"));
