@@ -25,15 +25,24 @@ export async function forEachChunk(
     return;
   }
   const iterator = source[Symbol.asyncIterator]();
-  let stop!: (error: SMTPError) => void;
-  const failed = new Promise<SMTPError>((resolve) => {
-    stop = resolve;
+  // One race per chunk, settled by the chunk or by a failure. Not Promise.race() against one long-lived
+  // failure promise: every race would add a reaction to it that holds its chunk until the message ends
+  // (a 200 MiB stream would stay in memory whole).
+  let failure: SMTPError | undefined;
+  let stop: ((error: SMTPError) => void) | undefined;
+  const unsubscribe = connection.onFailure((error) => {
+    failure ??= error;
+    stop?.(error);
   });
-  const unsubscribe = connection.onFailure(stop);
   let finished = false;
   try {
     for (;;) {
-      const next = await Promise.race([iterator.next(), failed]);
+      const next = await new Promise<IteratorResult<Uint8Array> | SMTPError>((resolve, reject) => {
+        if (failure !== undefined) return resolve(failure);
+        stop = resolve;
+        iterator.next().then(resolve, reject);
+      });
+      stop = undefined;
       if (next instanceof SMTPError) throw next;
       if (next.done) {
         finished = true;
