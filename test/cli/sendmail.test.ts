@@ -3,7 +3,7 @@
 // certificate, file permissions, and every sysexits status — compared with real msmtp where it applies.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, beforeEach, describe, it } from "node:test";
 import { parseSendmailArgs } from "../../src/cli/sendmail.js";
@@ -175,6 +175,47 @@ describe("sendmail mode against Postfix + Dovecot", { skip: NO_POSTFIX ?? false 
     assert.match(run.stderr, /^C: AUTH SCRAM-SHA-256 /m);
     assert.ok(!(run.stdout + run.stderr).includes(PASSWORD));
     await postfix.waitForDelivery(1);
+  });
+
+  it("the keyring: secret-tool is asked with msmtp's attributes (host, service smtp, user)", async () => {
+    // A stand-in for libsecret's secret-tool (a real keyring needs a D-Bus session and an unlocked
+    // gnome-keyring): it answers only the exact lookup msmtp's stored entries match.
+    const bin = join(work.dir, "bin");
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(
+      join(bin, "secret-tool"),
+      `#!/bin/sh\n[ "$*" = "lookup host localhost service smtp user alice" ] && printf '%s' '${PASSWORD}' && exit 0\nexit 1\n`,
+      { mode: 0o755 },
+    );
+    const keyring = (user: string) =>
+      writeConfig(work.dir, `keyring-${user}`, [
+        "account default",
+        "host localhost",
+        `port ${postfix.submissionPort}`,
+        "tls on",
+        `tls_trust_file ${CA_FILE}`,
+        "auth on",
+        `user ${user}`,
+        "from alice@example.test",
+      ]);
+    const env = { PATH: `${bin}:${process.env.PATH}` };
+    const found = await sendmail(
+      ["--config", keyring("alice"), "bob@example.test"],
+      "Subject: keyring\n\nx\n",
+      env,
+    );
+    assert.equal(found.code, 0, found.stderr);
+    await postfix.waitForDelivery(1);
+    const none = await sendmail(
+      ["--config", keyring("carol"), "bob@example.test"],
+      "Subject: keyring\n\nx\n",
+      env,
+    );
+    assert.equal(none.code, 78);
+    assert.match(
+      none.stderr,
+      /authenticates as "carol" but has no password: add "passwordeval CMD", store it with "secret-tool store --label=msmtp host localhost service smtp user carol"/,
+    );
   });
 
   it("msmtp's documented example file, pointed at the harness, sends through account freemail2", async () => {
