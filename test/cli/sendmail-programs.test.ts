@@ -26,7 +26,12 @@ describe("programs that call sendmail", { skip: NO_POSTFIX ?? false }, () => {
   /** A HOME with the config at ~/.config/smtpkit/config (mail(1) passes no options). */
   let home: string;
   before(async () => {
-    postfix = await startPostfix({ auth: { users: { alice: PASSWORD } }, submission: true });
+    postfix = await startPostfix({
+      auth: { users: { alice: PASSWORD } },
+      submission: true,
+      // Postfix drops Bcc headers itself by default; keep them, so a Bcc smtpkit failed to remove shows
+      mainCf: { message_drop_headers: "content-length, return-path" },
+    });
     defer(() => postfix.stop());
     work = workDir("smtpkit-programs-");
     defer(() => work.remove());

@@ -72,7 +72,12 @@ describe("sendmail mode against Postfix + Dovecot", { skip: NO_POSTFIX ?? false 
   /** The submission port: STARTTLS, AUTH as alice with passwordeval. */
   let submission: string;
   before(async () => {
-    postfix = await startPostfix({ auth: { users: USERS }, submission: true });
+    postfix = await startPostfix({
+      auth: { users: USERS },
+      submission: true,
+      // Postfix drops Bcc headers itself by default; keep them, so a Bcc smtpkit failed to remove shows
+      mainCf: { message_drop_headers: "content-length, return-path" },
+    });
     defer(() => postfix.stop());
     work = workDir("smtpkit-sendmail-");
     defer(() => work.remove());
