@@ -5,7 +5,7 @@ import { type ConnectOptions, connect } from "../api/connect.js";
 import type { RawSendOptions } from "../client/send.js";
 import type { SMTP } from "../client/smtp.js";
 import { inputError, SMTPError } from "../errors.js";
-import type { Content, SendResult } from "../types.js";
+import type { Content, Reply, SendResult } from "../types.js";
 import { JobQueue } from "./job-queue.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { checkMail, checkRaw, type PoolMail, sendMailOn, sendRawOn } from "./send-mail-on.js";
@@ -28,6 +28,8 @@ const DEFAULTS = {
 } as const;
 /** Between failed connection attempts: 250 ms, doubling, at most this (and never past connectTimeout). */
 const FIRST_RECONNECT_MS = 250;
+/** The fewest messages a session must have carried before its closing at MAIL is read as a per-session limit. */
+const SESSION_LIMIT_MIN = 10;
 const MAX_RECONNECT_MS = 5_000;
 
 interface Job {
@@ -64,7 +66,8 @@ export function createPool(options: PoolOptions): Pool {
 class SMTPPool implements Pool {
   readonly #connectOptions: ConnectOptions;
   readonly #maxConnections: number;
-  readonly #perConnection: number;
+  /** maxMessagesPerConnection, or less once a server showed a smaller per-session limit. */
+  #perConnection: number;
   readonly #idleTimeout: number;
   readonly #throttleTimeout: number;
   readonly #connectTimeout: number;
@@ -315,8 +318,11 @@ class SMTPPool implements Pool {
       return;
     }
     this.#unreachableSince ??= slot.openedAt;
-    this.#reconnectAt = Math.min(now + this.#reconnectDelay, this.#unreachableSince + this.#connectTimeout);
-    this.#reconnectDelay = Math.min(this.#reconnectDelay * 2, MAX_RECONNECT_MS);
+    // spaced attempts; the last one before the deadline at the deadline, so the queue learns in time
+    const deadline = this.#unreachableSince + this.#connectTimeout;
+    this.#reconnectAt =
+      deadline > now ? Math.min(now + this.#reconnectDelay, deadline) : now + this.#reconnectDelay;
+    this.#reconnectDelay = Math.min(this.#reconnectDelay * 2, MAX_RECONNECT_MS, this.#connectTimeout);
     if (this.#slots.size > 0) return;
     const permanent = !(error instanceof SMTPError) || !error.temporary;
     if (permanent || now - this.#unreachableSince >= this.#connectTimeout) {
@@ -363,11 +369,13 @@ class SMTPPool implements Pool {
       this.#fail(job, error);
       return;
     }
-    let verdict = verdictFor(error, idleBefore);
+    const lastReply = slot.smtp?.lastReply;
+    let verdict = verdictFor(error, idleBefore, lastReply);
     if (endsConnection(error)) {
       if (slot.incident === undefined) {
         slot.incident = verdict;
         this.#drop(slot);
+        if (verdict === "throttled") this.#learnSessionLimit(slot, error, lastReply);
       } else if (verdict !== "report" && !(error instanceof SMTPError && error.reply)) {
         // lost with the connection an earlier message already reported on: that event is the cause
         verdict = slot.incident === "throttled" || slot.incident === "requeue" ? "requeue" : "retry";
@@ -399,6 +407,19 @@ class SMTPPool implements Pool {
         break;
     }
     this.#fail(job, error);
+  }
+
+  /**
+   * A server that closes a session at MAIL after a number of messages (421 "too many messages in this
+   * session") does it again on every connection: after SESSION_LIMIT_MIN or more, the pool takes that as
+   * the session's limit and QUITs its connections before it, instead of meeting the 421 each time.
+   */
+  #learnSessionLimit(slot: Slot, error: unknown, lastReply: Reply | undefined): void {
+    if (!(error instanceof SMTPError) || error.stage === "DATA") return;
+    const closing = (error.reply ?? (lastReply?.code === 421 ? lastReply : undefined))?.code ?? 421;
+    if (closing === 421 && slot.completed >= SESSION_LIMIT_MIN && slot.completed < this.#perConnection) {
+      this.#perConnection = slot.completed;
+    }
   }
 
   #putBack(job: Job): void {

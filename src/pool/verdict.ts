@@ -40,11 +40,14 @@ export function beforeContent(error: SMTPError): boolean {
 /**
  * @param error how the send failed
  * @param idleBefore the connection had completed messages and none was in flight when this one started
+ * @param lastReply the last reply on that connection: a 421 there explains a connection lost while the
+ *   rest of a pipelined envelope waited (the 421 answered MAIL; the error is the RCPT's "closed")
  */
-export function verdictFor(error: unknown, idleBefore: boolean): Verdict {
+export function verdictFor(error: unknown, idleBefore: boolean, lastReply?: Reply): Verdict {
   if (!(error instanceof SMTPError)) return "report";
   if (error.code === "EABORT" || !beforeContent(error)) return "report";
-  const reply = error.reply;
+  const reply =
+    error.reply ?? (error.code === "ECONNECTION" && lastReply?.code === 421 ? lastReply : undefined);
   if (isThrottleReply(reply)) {
     // At RCPT a 4.7.x from 450/451 is greylisting (a per-recipient answer, reported); 421 and 454 are not.
     if (error.stage === "RCPT" && reply!.code !== 421 && reply!.code !== 454) return "report";

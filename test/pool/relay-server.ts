@@ -6,7 +6,7 @@ import { performance } from "node:perf_hooks";
 import { after } from "node:test";
 
 /** A reply line (CRLF added), or a way to end the session. */
-export type Answer = string | { close: true; reply?: string } | { destroy: true };
+export type Answer = string | { close: true; reply?: string } | { destroy: true } | { hold: true };
 
 export interface Session {
   readonly id: number;
@@ -47,6 +47,8 @@ export interface RelayServer {
   readonly sessions: Session[];
   /** Messages accepted (250 to the end of data), in arrival order. */
   readonly delivered: Delivered[];
+  /** Every message whose end of data arrived, whatever the answer. */
+  readonly received: Delivered[];
   /** Every MAIL FROM, with its arrival time and session. */
   readonly mails: { session: number; at: number }[];
   /** Sessions that said QUIT. */
@@ -62,6 +64,7 @@ const OK = "250 2.0.0 OK";
 export async function startRelayServer(hooks: Hooks = {}): Promise<RelayServer> {
   const sessions: Session[] = [];
   const delivered: Delivered[] = [];
+  const received: Delivered[] = [];
   const mails: { session: number; at: number }[] = [];
   const state = { quits: 0, pipelinedEnvelopes: 0 };
   const server = net.createServer((socket) => {
@@ -69,13 +72,14 @@ export async function startRelayServer(hooks: Hooks = {}): Promise<RelayServer> 
     socket.on("error", () => undefined);
     const session: Session = { id: sessions.length, accepted: 0, mails: 0, socket };
     sessions.push(session);
-    serve(session, hooks, { delivered, mails, state });
+    serve(session, hooks, { delivered, received, mails, state });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const relay: RelayServer = {
     port: (server.address() as net.AddressInfo).port,
     sessions,
     delivered,
+    received,
     mails,
     get quits() {
       return state.quits;
@@ -94,6 +98,7 @@ export async function startRelayServer(hooks: Hooks = {}): Promise<RelayServer> 
 
 interface Shared {
   delivered: Delivered[];
+  received: Delivered[];
   mails: { session: number; at: number }[];
   state: { quits: number; pipelinedEnvelopes: number };
 }
@@ -122,6 +127,7 @@ function serve(session: Session, hooks: Hooks, shared: Shared): void {
     }
     ended = true;
     clearTimeout(idle);
+    if ("hold" in a) return false; // stall: read nothing more, answer nothing
     if ("destroy" in a) socket.destroy();
     else {
       if (a.reply) socket.write(`${a.reply}\r\n`);
@@ -155,6 +161,7 @@ function serve(session: Session, hooks: Hooks, shared: Shared): void {
           recipients,
           data,
         };
+        shared.received.push(message);
         const reply = hooks.end?.(session, message) ?? OK;
         if (typeof reply === "string" && reply.startsWith("250")) {
           session.accepted++;
