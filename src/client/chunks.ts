@@ -1,4 +1,4 @@
-import { SMTPError } from "../errors.js";
+import type { SMTPError } from "../errors.js";
 import type { Connection } from "../transport/connection.js";
 
 /** What to do after a chunk: nothing, wait (backpressure), or stop reading the source. */
@@ -25,25 +25,20 @@ export async function forEachChunk(
     return;
   }
   const iterator = source[Symbol.asyncIterator]();
-  // One race per chunk, settled by the chunk or by a failure. Not Promise.race() against one long-lived
-  // failure promise: every race would add a reaction to it that holds its chunk until the message ends
-  // (a 200 MiB stream would stay in memory whole).
-  let failure: SMTPError | undefined;
-  let stop: ((error: SMTPError) => void) | undefined;
-  const unsubscribe = connection.onFailure((error) => {
-    failure ??= error;
-    stop?.(error);
-  });
+  // One failure listener for the whole loop, rejecting only the wait in progress. (Racing every next()
+  // against one long-lived "failed" promise would leave a reaction on it per chunk, each holding that
+  // chunk: the whole message would stay reachable until the send ended.)
+  let abandon: ((error: SMTPError) => void) | undefined;
+  const unsubscribe = connection.onFailure((error) => abandon?.(error));
   let finished = false;
   try {
     for (;;) {
-      const next = await new Promise<IteratorResult<Uint8Array> | SMTPError>((resolve, reject) => {
-        if (failure !== undefined) return resolve(failure);
-        stop = resolve;
+      if (connection.failure) throw connection.failure;
+      const next = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+        abandon = reject;
         iterator.next().then(resolve, reject);
       });
-      stop = undefined;
-      if (next instanceof SMTPError) throw next;
+      abandon = undefined;
       if (next.done) {
         finished = true;
         return;
