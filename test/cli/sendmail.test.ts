@@ -6,7 +6,10 @@ import { X509Certificate } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, beforeEach, describe, it } from "node:test";
+import { CliError } from "../../src/cli/common.js";
 import { parseSendmailArgs } from "../../src/cli/sendmail.js";
+import { sysexitFor } from "../../src/cli/sysexits.js";
+import { SMTPError } from "../../src/errors.js";
 import { CA_FILE, smtpkit } from "../helpers/cli-runner.js";
 import { fixturePath, freePort } from "../helpers/servers/common.js";
 import { type PostfixServer, postfixUnavailableReason, startPostfix } from "../helpers/servers/postfix.js";
@@ -18,7 +21,7 @@ const USERS = { alice: PASSWORD, "joe.smith": PASSWORD };
 const MSMTP = existsSync("/usr/bin/msmtp") ? "/usr/bin/msmtp" : undefined;
 const MSMTP_EXAMPLE = "/usr/share/doc/msmtp/examples/msmtprc-user.example";
 
-const { defer } = testServers();
+const { defer, harness } = testServers();
 
 describe("sendmail mode: argument parsing (as MUAs and git pass them)", () => {
   it("mutt's -oem -oi -f FROM -- RCPT, git's -i -f FROM RCPT..., attached values, ignored options", () => {
@@ -60,6 +63,66 @@ describe("sendmail mode: argument parsing (as MUAs and git pass them)", () => {
       );
     }
   });
+});
+
+describe("sysexitFor: every failure to its sysexits status (API.md §3.1)", () => {
+  const reply = (code: number) => ({ code, lines: ["x"], text: "x" });
+  const refusal = (code: number) => ({ recipient: "r@example.test", reply: reply(code) });
+  const table: [string, unknown, number][] = [
+    ["usage", new CliError(64, "x"), 64],
+    ["configuration", new CliError(78, "x"), 78],
+    ["unexpected", new Error("bug"), 70],
+    ["bad input", new SMTPError("EINPUT", "x"), 65],
+    ["protocol", new SMTPError("EPROTOCOL", "x", { stage: "MAIL" }), 76],
+    [
+      "lost after the end of data",
+      new SMTPError("ECONNECTION", "x", { stage: "END", deliveryUnknown: true }),
+      76,
+    ],
+    ["lost before the end of data", new SMTPError("ECONNECTION", "x", { stage: "DATA" }), 75],
+    ["timeout", new SMTPError("ETIMEDOUT", "x", { stage: "RCPT" }), 75],
+    ["greeting 421", new SMTPError("ECONNECTION", "x", { stage: "GREETING", reply: reply(421) }), 75],
+    ["greeting 554", new SMTPError("ECONNECTION", "x", { stage: "GREETING", reply: reply(554) }), 69],
+    ["sender 553", new SMTPError("EENVELOPE", "x", { stage: "MAIL", reply: reply(553) }), 69],
+    ["sender 451", new SMTPError("EENVELOPE", "x", { stage: "MAIL", reply: reply(451) }), 75],
+    [
+      "all recipients 5xx",
+      new SMTPError("EENVELOPE", "x", { stage: "RCPT", rejected: [refusal(550), refusal(553)] }),
+      67,
+    ],
+    [
+      "recipients 5xx and 4xx",
+      new SMTPError("EENVELOPE", "x", { stage: "RCPT", rejected: [refusal(550), refusal(452)] }),
+      75,
+    ],
+    ["auth 535", new SMTPError("EAUTH", "x", { stage: "AUTH", reply: reply(535) }), 77],
+    ["auth 454", new SMTPError("EAUTH", "x", { stage: "AUTH", reply: reply(454) }), 75],
+    ["auth: no mechanism", new SMTPError("EAUTH", "x", { stage: "AUTH", temporary: false }), 77],
+    ["end of data 554", new SMTPError("EMESSAGE", "x", { stage: "END", reply: reply(554) }), 69],
+    ["end of data 452", new SMTPError("EMESSAGE", "x", { stage: "END", reply: reply(452) }), 75],
+    ["too big before DATA", new SMTPError("EMESSAGE", "x", { stage: "MAIL", temporary: false }), 65],
+    ["certificate", new SMTPError("ETLS", "x", { stage: "STARTTLS", temporary: false }), 69],
+    ["TLS handshake cut", new SMTPError("ETLS", "x", { stage: "STARTTLS", temporary: true }), 75],
+    [
+      "host not found",
+      new SMTPError("ECONNECTION", "x", {
+        stage: "CONNECT",
+        cause: Object.assign(new Error("x"), { code: "ENOTFOUND" }),
+      }),
+      68,
+    ],
+    [
+      "DNS temporarily failing",
+      new SMTPError("ECONNECTION", "x", {
+        stage: "CONNECT",
+        temporary: true,
+        cause: Object.assign(new Error("x"), { code: "EAI_AGAIN" }),
+      }),
+      75,
+    ],
+  ];
+  for (const [name, error, status] of table)
+    it(`${name}: ${status}`, () => assert.equal(sysexitFor(error), status));
 });
 
 const NO_POSTFIX = postfixUnavailableReason({ auth: true });
@@ -159,6 +222,20 @@ describe("sendmail mode against Postfix + Dovecot", { skip: NO_POSTFIX ?? false 
     assert.equal(headerLines(d!.message).filter((l) => /^(date|message-id):/i.test(l)).length, 2);
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await postfix.delivered()).length, 1); // To: was not a recipient without -t
+  });
+
+  it("some recipients refused, others accepted: sent (0), each refused one named on stderr", async () => {
+    const run = await sendmail(
+      ["--config", plain, "bob@example.test", "reject@example.test"],
+      "Subject: partial\n\nx\n",
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stderr,
+      /^smtpkit sendmail: not accepted: reject@example\.test: 550 .*\(sent to the others\)$/m,
+    );
+    const [d] = await postfix.waitForDelivery(1);
+    assert.equal(d!.recipient, "bob@example.test");
   });
 
   it("started as 'sendmail' (a symlink) with the default config ($XDG_CONFIG_HOME/smtpkit/config); -F adds the From", async () => {
@@ -469,6 +546,34 @@ describe("sendmail mode against Postfix + Dovecot", { skip: NO_POSTFIX ?? false 
       "--json",
     ]);
     assert.equal(JSON.parse(flagWins.stdout).port, postfix.submissionPort);
+  });
+});
+
+describe("an account with auth xoauth2 and passwordeval (the output is the access token)", () => {
+  it("authenticates with XOAUTH2 against smtp-server; the token is in no output", async () => {
+    const TOKEN = "ya29.access-token-from-passwordeval";
+    const server = await harness({ auth: { users: { alice: TOKEN }, methods: ["PLAIN", "XOAUTH2"] } });
+    const dir = workDir("smtpkit-xoauth2-");
+    defer(() => dir.remove());
+    const config = writeConfig(dir.dir, "oauth", [
+      "account default",
+      "host localhost",
+      `port ${server.port}`,
+      "tls on",
+      `tls_trust_file ${CA_FILE}`,
+      "auth xoauth2",
+      "user alice",
+      `passwordeval "echo ${TOKEN}"`,
+      "from alice@example.test",
+    ]);
+    const run = await smtpkit(["sendmail", "-v", "--config", config, "bob@example.test"], {
+      input: "Subject: oauth\n\nx\n",
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^C: AUTH XOAUTH2 /m);
+    assert.ok(!(run.stdout + run.stderr).includes(TOKEN));
+    assert.deepEqual(server.authAttempts(), [{ method: "XOAUTH2", username: "alice", success: true }]);
+    assert.equal((await server.waitForMessages(1)).length, 1);
   });
 });
 
