@@ -1,9 +1,8 @@
 import { atStage, type RecipientRefusal, replyError, SMTPError } from "../errors.js";
 import * as commands from "../protocol/commands.js";
 import { isPositive } from "../protocol/reply.js";
-import type { Connection } from "../transport/connection.js";
 import type { Reply } from "../types.js";
-import type { Session, TransactionResult } from "./transaction.js";
+import type { Session, TransactionResult } from "./session.js";
 
 // How a transaction's replies become its outcome: accepted and rejected recipients, the final reply,
 // the errors for refusals, and the RSET that keeps the session usable after a refusal before the data ends.
@@ -124,26 +123,6 @@ export async function resetQuietly(session: Session): Promise<void> {
 
 export function withRejected(error: SMTPError, rejected: RecipientRefusal[]): SMTPError {
   error.rejected = rejected;
-  return error;
-}
-
-export function errorMessage(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
-/**
- * The error for a content source that failed: EMESSAGE with the source's error as the cause, and the
- * connection destroyed so the terminator is never sent (the server is still reading message data, so
- * nothing else may follow). When the connection itself had already failed, that failure is the error.
- */
-export function contentFailed(connection: Connection, cause: unknown, stage: "DATA" | "BDAT"): SMTPError {
-  if (connection.failure) return atStage(cause instanceof SMTPError ? cause : connection.failure, stage);
-  const error = new SMTPError("EMESSAGE", `the message content failed: ${errorMessage(cause)}`, {
-    stage,
-    cause,
-    temporary: false,
-  });
-  connection.fail(error);
   return error;
 }
 

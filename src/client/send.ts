@@ -6,7 +6,8 @@ import { inMemoryBytes, lineStats, toByteChunks } from "../message/content.js";
 import { fieldValue, PEEK_LIMIT, scanHeaderBlock } from "../message/header-block.js";
 import { CommandArgumentError, checkArgument } from "../protocol/commands.js";
 import type { Content, SendOptions, SendResult } from "../types.js";
-import { type Envelope, type PreparedTransaction, runTransaction, type Session } from "./transaction.js";
+import type { Envelope, PreparedTransaction, Session } from "./session.js";
+import { runTransaction } from "./transaction.js";
 
 /** sendRaw's options: the envelope ones (the message is the caller's). */
 export type RawSendOptions = Omit<SendOptions, "headers" | "messageId" | "date">;

@@ -1,0 +1,183 @@
+import { atStage, SMTPError, type SMTPStage } from "../errors.js";
+import type { Command } from "../protocol/commands.js";
+import type { Connection } from "./connection.js";
+
+/** Where an encoder puts its output: message bytes and command lines, in order, and transcript lines. */
+export interface DataOutput {
+  bytes(bytes: Uint8Array): void;
+  commands(commands: readonly Command[]): void;
+  log(line: string): void;
+}
+
+/**
+ * Turns message content into wire data: a dot-stuffer (DATA) or a BDAT framer. `push` writes what one
+ * source chunk becomes (it may hold some back) and may return a promise to wait on before the next chunk
+ * (a window of chunks in flight); `end` writes what ends the data (the terminator, the LAST frame) and
+ * whatever rides with it. Once `stopped` (the server refused a chunk), nothing more is read or written.
+ */
+export interface DataEncoder {
+  push(chunk: Uint8Array, out: DataOutput): Promise<void> | undefined;
+  end(out: DataOutput): void;
+  readonly stopped: boolean;
+}
+
+export interface DataWrite {
+  source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+  encoder: DataEncoder;
+  /** DATA or BDAT: the stage of a failure while writing. */
+  stage: Extract<SMTPStage, "DATA" | "BDAT">;
+  /** The deadline for writing it all (the reply to the end of data has its own). */
+  timeoutMs: number;
+  /**
+   * Write it all corked, so a small in-memory message and its end leave in one write (one syscall, one
+   * segment). A stream is not corked as a whole: its chunks go out as they come.
+   */
+  corked: boolean;
+}
+
+/** What was written: the source's octets, and whether the end was written (false when the encoder stopped). */
+export interface DataWritten {
+  octets: number;
+  ended: boolean;
+}
+
+/**
+ * The one owner of message data on the wire (like undici's writeIterable): feeds every source chunk
+ * through the encoder, corks each chunk's output together, waits for 'drain' when the socket is full,
+ * runs the data deadline, and races the source against the connection so that a stalled source cannot
+ * outlive a failed connection. A source that throws fails the connection with EMESSAGE, so the end of data is never written after a partial message.
+ */
+export async function writeData(connection: Connection, write: DataWrite): Promise<DataWritten> {
+  const { encoder, stage } = write;
+  const socket = connection.socket;
+  const deadline = connection.deadline(write.timeoutMs, stage, "sending the message");
+  let pending: Promise<void> | undefined;
+  const out: DataOutput = {
+    bytes: (bytes) => {
+      if (bytes.length > 0) pending = connection.write(bytes) ?? pending;
+    },
+    commands: (commands) => connection.writeCommands(commands),
+    log: (line) => connection.log("C", line),
+  };
+  let corked = write.corked;
+  if (corked) socket.cork();
+  // A full socket: flush what is corked, wait for 'drain' (or the connection's failure), cork again.
+  const drained = async (wait: Promise<void>): Promise<void> => {
+    if (corked) socket.uncork();
+    await wait;
+    if (corked) socket.cork();
+  };
+  let octets = 0;
+  const each = (chunk: Uint8Array): Promise<void> | undefined => {
+    octets += chunk.length;
+    pending = undefined;
+    socket.cork();
+    let wait: Promise<void> | undefined;
+    try {
+      wait = encoder.push(chunk, out);
+    } finally {
+      socket.uncork();
+    }
+    if (pending) wait = wait ? Promise.all([drained(pending), wait]).then(noop) : drained(pending);
+    return wait;
+  };
+  try {
+    try {
+      await forEachChunk(write.source, connection, each, encoder);
+    } catch (cause) {
+      throw contentFailed(connection, cause, stage);
+    }
+    if (encoder.stopped) return { octets, ended: false };
+    pending = undefined;
+    socket.cork();
+    try {
+      encoder.end(out);
+    } finally {
+      socket.uncork();
+    }
+    if (corked) {
+      corked = false;
+      socket.uncork();
+    }
+    if (pending)
+      await (pending as Promise<void>).catch((error: unknown) => {
+        throw atStage(error as SMTPError, stage);
+      });
+    return { octets, ended: true };
+  } finally {
+    if (corked) socket.uncork();
+    deadline.clear();
+  }
+}
+
+/**
+ * Feeds every chunk of a source to `each`, awaiting what it returns. An in-memory source (an array of
+ * views) is walked directly. An async source is raced against the connection: if the connection fails
+ * (the data deadline, the server gone) while the source is stalled, this rejects with that failure at
+ * once, and the source is told to stop. One failure listener serves the whole loop and rejects only the
+ * wait in progress: racing each next() against one long-lived promise would leave a reaction on it per
+ * chunk, each holding its chunk, and keep the whole message reachable until the send ended.
+ */
+async function forEachChunk(
+  source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  connection: Connection,
+  each: (chunk: Uint8Array) => Promise<void> | undefined,
+  encoder: DataEncoder,
+): Promise<void> {
+  if (!(Symbol.asyncIterator in source)) {
+    for (const chunk of source) {
+      if (encoder.stopped) return;
+      const step = each(chunk);
+      if (step) await step;
+    }
+    return;
+  }
+  const iterator = source[Symbol.asyncIterator]();
+  let abandon: ((error: SMTPError) => void) | undefined;
+  const unsubscribe = connection.onFailure((error) => abandon?.(error));
+  let finished = false;
+  try {
+    for (;;) {
+      if (connection.failure) throw connection.failure;
+      if (encoder.stopped) return;
+      const next = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+        abandon = reject;
+        iterator.next().then(resolve, reject);
+      });
+      abandon = undefined;
+      if (next.done) {
+        finished = true;
+        return;
+      }
+      if (encoder.stopped) return; // refused while the source was read: not one more byte
+      const step = each(next.value);
+      if (step) await step;
+    }
+  } finally {
+    unsubscribe();
+    if (!finished) {
+      // Not awaited: a source stalled inside next() would keep return() pending for ever; a stream
+      // source is destroyed outright so its file or socket is not held.
+      iterator.return?.()?.catch(noop);
+      (source as { release?: () => void }).release?.();
+    }
+  }
+}
+
+/**
+ * The error for a content source that failed: EMESSAGE with the source's error as the cause, and the
+ * connection destroyed so the end of data is never sent (the server is still reading message data, so
+ * nothing else may follow). When the connection itself had already failed, that failure is the error.
+ */
+function contentFailed(connection: Connection, cause: unknown, stage: "DATA" | "BDAT"): SMTPError {
+  if (connection.failure) return atStage(cause instanceof SMTPError ? cause : connection.failure, stage);
+  const error = new SMTPError(
+    "EMESSAGE",
+    `the message content failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+    { stage, cause, temporary: false },
+  );
+  connection.fail(error);
+  return error;
+}
+
+function noop(): void {}
