@@ -83,6 +83,7 @@ function scenarios() {
     sink: "smtp-sink (PIPELINING)",
     postfix: `Postfix (CHUNKING${opts["postfix-queue"] ? ", queue" : ""})`,
     postfixQueue: "Postfix (CHUNKING, queue)",
+    postfixData: "Postfix (no CHUNKING, queue)",
   };
   for (const server of ["sink", "postfix"]) {
     for (const connections of [1, 4]) {
@@ -139,6 +140,21 @@ function scenarios() {
       connections: 1,
       tls,
       delay: 0,
+      variants: [SMTPKIT, NODEMAILER],
+    });
+  }
+  // BDAT's window at 20 ms RTT: the same Postfix and queue, with CHUNKING (BDAT) and without (DATA)
+  for (const server of ["postfixQueue", "postfixData"]) {
+    list.push({
+      kind: "big",
+      server,
+      label: `${serverName[server]} · 50 MiB, dot lines · clear · 20 ms RTT`,
+      body: "50m",
+      messages: 1,
+      recipients: 1,
+      connections: 1,
+      tls: false,
+      delay: ONE_WAY_DELAY_MS,
       variants: [SMTPKIT, NODEMAILER],
     });
   }
@@ -288,6 +304,7 @@ async function main() {
     const postfix = await startPostfix({ proxyTo: servers.sink.port });
     stoppers.push(() => postfix.stop());
     servers.postfixQueue = { name: "postfix", host: LOOPBACK, port: postfix.port };
+    servers.postfixData = { name: "postfix", host: LOOPBACK, port: postfix.dataPort };
     servers.postfix = opts["postfix-queue"]
       ? servers.postfixQueue
       : { name: "postfix", host: LOOPBACK, port: postfix.proxyPort };
@@ -558,8 +575,23 @@ function buildReport(results, baselineRSS, extensionsSeen, problems, started, lo
       entry.mbps = a;
     }
   }
+  // BDAT ≥ 0.9 × DATA at 20 ms RTT (smtpkit, the same Postfix with and without CHUNKING)
+  const delayedBig = (server) =>
+    results.find((e) => e.scenario.kind === "big" && e.scenario.delay > 0 && e.scenario.server === server);
+  const bdat = delayedBig("postfixQueue");
+  const data = delayedBig("postfixData");
+  if (bdat && data) {
+    checks.push({
+      what: "50 MiB at 20 ms RTT: BDAT ≥ 0.9 × DATA (smtpkit, Postfix queue)",
+      value: ratio(bdat.mbps, data.mbps),
+      ok: (x) => x >= 0.9,
+      show: (x) => `${fmt(x, 2)} × (${fmt(bdat.mbps, 1)} vs ${fmt(data.mbps, 1)} MiB/s)`,
+    });
+  }
   // TLS ≥ 0.8 × clear (Postfix)
-  const big = results.filter((e) => e.scenario.kind === "big" && e.scenario.server === "postfixQueue");
+  const big = results.filter(
+    (e) => e.scenario.kind === "big" && e.scenario.server === "postfixQueue" && e.scenario.delay === 0,
+  );
   const clear = big.find((e) => !e.scenario.tls);
   const tls = big.find((e) => e.scenario.tls);
   if (clear && tls) {
