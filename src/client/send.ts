@@ -3,7 +3,7 @@ import { inputError, SMTPError } from "../errors.js";
 import { needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "../message/address.js";
 import { composeMessage } from "../message/compose.js";
 import { inMemoryBytes, lineStats, toByteChunks } from "../message/content.js";
-import { fieldValue, PEEK_LIMIT, scanHeaderBlock } from "../message/header-block.js";
+import { extractMessageId, fieldValue, PEEK_LIMIT, scanHeaderBlock } from "../message/header-block.js";
 import { CommandArgumentError, checkArgument } from "../protocol/commands.js";
 import type { Content, SendOptions, SendResult } from "../types.js";
 import type { Envelope, PreparedTransaction, Session } from "./session.js";
@@ -104,13 +104,20 @@ export function planRaw(
     if (message === null || message === undefined) throw inputError("no message content");
     const bytes = inMemoryBytes(message); // encoded once, for the size, the 8-bit check and the wire
     if (bytes === undefined) {
+      // A stream: its Message-ID is read from its header block on the way (at most 64 KiB peeked).
+      const source = toByteChunks(message);
+      let messageId = "";
+      async function* withMessageId(): AsyncGenerator<Uint8Array> {
+        const found = await extractMessageId(source);
+        messageId = found.messageId;
+        yield* found.chunks;
+      }
+      const chunks = Object.assign(withMessageId(), {
+        release: () => (source as { release?: () => void }).release?.(),
+      });
       return {
-        transaction: {
-          envelope,
-          message: { chunks: toByteChunks(message), size: undefined, eightBit: true },
-          options,
-        },
-        messageId: () => "",
+        transaction: { envelope, message: { chunks, size: undefined, eightBit: true }, options },
+        messageId: () => messageId,
       };
     }
     const size = lineStats(bytes).size; // CRLF-normalised, as RFC 1870 counts

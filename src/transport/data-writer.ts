@@ -35,19 +35,13 @@ export interface DataWrite {
   corked: boolean;
 }
 
-/** What was written: the source's octets, and whether the end was written (false when the encoder stopped). */
-export interface DataWritten {
-  octets: number;
-  ended: boolean;
-}
-
 /**
  * The one owner of message data on the wire (like undici's writeIterable): feeds every source chunk
  * through the encoder, corks each chunk's output together, waits for 'drain' when the socket is full,
  * runs the data deadline, and races the source against the connection so that a stalled source cannot
  * outlive a failed connection. A source that throws fails the connection with EMESSAGE, so the end of data is never written after a partial message.
  */
-export async function writeData(connection: Connection, write: DataWrite): Promise<DataWritten> {
+export async function writeData(connection: Connection, write: DataWrite): Promise<void> {
   const { encoder, stage } = write;
   const socket = connection.socket;
   const deadline = connection.deadline(write.timeoutMs, stage, "sending the message");
@@ -67,9 +61,7 @@ export async function writeData(connection: Connection, write: DataWrite): Promi
     await wait;
     if (corked) socket.cork();
   };
-  let octets = 0;
   const each = (chunk: Uint8Array): Promise<void> | undefined => {
-    octets += chunk.length;
     pending = undefined;
     socket.cork();
     let wait: Promise<void> | undefined;
@@ -87,7 +79,7 @@ export async function writeData(connection: Connection, write: DataWrite): Promi
     } catch (cause) {
       throw contentFailed(connection, cause, stage);
     }
-    if (encoder.stopped) return { octets, ended: false };
+    if (encoder.stopped) return; // a refused chunk: the end is not written
     pending = undefined;
     socket.cork();
     try {
@@ -103,7 +95,6 @@ export async function writeData(connection: Connection, write: DataWrite): Promi
       await (pending as Promise<void>).catch((error: unknown) => {
         throw atStage(error as SMTPError, stage);
       });
-    return { octets, ended: true };
   } finally {
     if (corked) socket.uncork();
     deadline.clear();

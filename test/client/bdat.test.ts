@@ -2,6 +2,7 @@
 // refused chunk nothing more is read from the source or written (RFC 3030 §2).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { BDAT_CHUNK, BDAT_WINDOW } from "../../src/client/bdat.js";
 import { SMTP, type TranscriptEntry } from "../../src/index.js";
 import { rejectsWith } from "../helpers/assertions.js";
 import {
@@ -14,9 +15,8 @@ import {
 
 const start = scriptedServers();
 const NAME = "client.example";
-/** Mirror BDAT_CHUNK and BDAT_WINDOW in src/client/bdat.ts. */
-const CHUNK = 256 * 1024;
-const WINDOW = 16;
+const CHUNK = BDAT_CHUNK;
+const WINDOW = BDAT_WINDOW;
 
 async function session(
   steps: Step[],
