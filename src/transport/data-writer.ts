@@ -1,6 +1,6 @@
 import { atStage, SMTPError, type SMTPStage } from "../errors.js";
 import type { Command } from "../protocol/commands.js";
-import type { Connection } from "./connection.js";
+import type { Connection, Deadline } from "./connection.js";
 
 /** Where an encoder puts its output: message bytes and command lines, in order, and transcript lines. */
 export interface DataOutput {
@@ -29,76 +29,109 @@ export interface DataWrite {
   /** The deadline for writing it all (the reply to the end of data has its own). */
   timeoutMs: number;
   /**
-   * Write it all corked, so a small in-memory message and its end leave in one write (one syscall, one
-   * segment). A stream is not corked as a whole: its chunks go out as they come.
+   * In-memory content: gather the output into writes of up to 256 KiB, so a small message and its end
+   * leave in one write (one syscall, one segment). A stream's chunks go out as they come.
    */
   corked: boolean;
 }
 
+/** In-memory content is gathered into writes of up to this many octets. */
+const GATHER_OCTETS = 256 * 1024;
+/** Pieces adding up to at most this many octets are joined into one buffer (one write, no writev). */
+const JOIN_OCTETS = 16 * 1024;
+
 /**
  * The one owner of message data on the wire (like undici's writeIterable): feeds every source chunk
- * through the encoder, corks each chunk's output together, waits for 'drain' when the socket is full,
- * runs the data deadline, and races the source against the connection so that a stalled source cannot
- * outlive a failed connection. A source that throws fails the connection with EMESSAGE, so the end of data is never written after a partial message.
+ * through the encoder, writes each chunk's output together (one write: a small message, its end and a
+ * pipelined next envelope leave in one segment), waits for 'drain' when the socket is full, runs the
+ * data deadline, and races the source against the connection so that a stalled source cannot outlive a
+ * failed connection. A source that throws fails the connection with EMESSAGE, so the end of data is
+ * never written after a partial message.
  */
 export async function writeData(connection: Connection, write: DataWrite): Promise<void> {
   const { encoder, stage } = write;
-  const socket = connection.socket;
-  const deadline = connection.deadline(write.timeoutMs, stage, "sending the message");
-  let pending: Promise<void> | undefined;
+  const started = performance.now();
+  let deadline: Deadline | undefined;
+  // The deadline starts with the step but is armed at the first wait (a source read, a full socket, a
+  // window): an in-memory message written at once needs no timer.
+  const arm = (): void => {
+    deadline ??= connection.deadline(write.timeoutMs, stage, "sending the message", started);
+  };
+  let pieces: (Uint8Array | string)[] = [];
+  let octets = 0;
   const out: DataOutput = {
     bytes: (bytes) => {
-      if (bytes.length > 0) pending = connection.write(bytes) ?? pending;
+      if (bytes.length === 0) return;
+      pieces.push(bytes);
+      octets += bytes.length;
     },
-    commands: (commands) => connection.writeCommands(commands),
+    commands: (commands) => {
+      const wire = connection.commandWire(commands);
+      pieces.push(wire);
+      octets += wire.length;
+    },
     log: (line) => connection.log("C", line),
   };
-  let corked = write.corked;
-  if (corked) socket.cork();
-  // A full socket: flush what is corked, wait for 'drain' (or the connection's failure), cork again.
-  const drained = async (wait: Promise<void>): Promise<void> => {
-    if (corked) socket.uncork();
-    await wait;
-    if (corked) socket.cork();
-  };
-  const each = (chunk: Uint8Array): Promise<void> | undefined => {
-    pending = undefined;
+  /** Writes what was gathered; a promise when the socket is full (settles on 'drain' or failure). */
+  const flush = (): Promise<void> | undefined => {
+    if (pieces.length === 0) return undefined;
+    const gathered = pieces;
+    const size = octets;
+    pieces = [];
+    octets = 0;
+    if (gathered.length === 1) return connection.write(gathered[0]!);
+    if (size <= JOIN_OCTETS) return connection.write(join(gathered));
+    const socket = connection.socket;
     socket.cork();
     let wait: Promise<void> | undefined;
-    try {
-      wait = encoder.push(chunk, out);
-    } finally {
-      socket.uncork();
+    for (const piece of gathered) wait = connection.write(piece) ?? wait;
+    socket.uncork();
+    return wait;
+  };
+  const each = (chunk: Uint8Array): Promise<void> | undefined => {
+    let wait = encoder.push(chunk, out);
+    if (!write.corked || octets >= GATHER_OCTETS) {
+      const drained = flush();
+      if (drained) wait = wait ? Promise.all([drained, wait]).then(noop) : drained;
     }
-    if (pending) wait = wait ? Promise.all([drained(pending), wait]).then(noop) : drained(pending);
+    if (wait) arm();
     return wait;
   };
   try {
+    if (Symbol.asyncIterator in write.source) arm();
     try {
       await forEachChunk(write.source, connection, each, encoder);
     } catch (cause) {
       throw contentFailed(connection, cause, stage);
     }
     if (encoder.stopped) return; // a refused chunk: the end is not written
-    pending = undefined;
-    socket.cork();
-    try {
-      encoder.end(out);
-    } finally {
-      socket.uncork();
-    }
-    if (corked) {
-      corked = false;
-      socket.uncork();
-    }
-    if (pending)
-      await (pending as Promise<void>).catch((error: unknown) => {
+    encoder.end(out);
+    const drained = flush();
+    if (drained) {
+      arm();
+      await drained.catch((error: unknown) => {
         throw atStage(error as SMTPError, stage);
       });
+    }
   } finally {
-    if (corked) socket.uncork();
-    deadline.clear();
+    deadline?.clear();
   }
+}
+
+/** Pieces (bytes and command lines) as one buffer. */
+function join(pieces: readonly (Uint8Array | string)[]): Buffer {
+  let size = 0;
+  for (const piece of pieces) size += typeof piece === "string" ? Buffer.byteLength(piece) : piece.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const piece of pieces) {
+    if (typeof piece === "string") at += out.write(piece, at);
+    else {
+      out.set(piece, at);
+      at += piece.length;
+    }
+  }
+  return out;
 }
 
 /**
