@@ -9,8 +9,9 @@ import type { Session, TransactionResult } from "./session.js";
 
 /** Registers the waiter(s) for the end of data: one, or one per accepted recipient with LMTP (RFC 2033 §4.2). */
 export function expectFinal(session: Session, acceptedCount: number, stage: "END" = "END"): Promise<Reply>[] {
-  const count = session.lmtp ? acceptedCount : 1;
-  return Array.from({ length: count }, () => session.connection.expect(stage, session.timeouts.data));
+  const { connection, timeouts } = session;
+  if (!session.lmtp) return [connection.expect(stage, timeouts.data)];
+  return Array.from({ length: acceptedCount }, () => connection.expect(stage, timeouts.data));
 }
 
 export async function finish(

@@ -49,9 +49,9 @@ export class SendPlan {
   /** Runs the transaction (using an envelope already sent early, if any). */
   async run(session: Session): Promise<SendResult> {
     const prepared = this.prepare(session);
-    const result = await runTransaction(session, prepared.transaction);
+    const { accepted, rejected, reply } = await runTransaction(session, prepared.transaction);
     // read after sending: a streamed ready MIME message may carry its own Message-ID
-    return { ...result, messageId: prepared.messageId() };
+    return { accepted, rejected, reply, messageId: prepared.messageId() };
   }
 }
 

@@ -24,12 +24,12 @@ import type { PreparedTransaction, Session, TransactionResult } from "./session.
  * The bytes go through writeData (transport/data-writer.ts); what the replies mean is decided here and
  * in outcome.ts.
  */
-export async function runTransaction(session: Session, tx: PreparedTransaction): Promise<TransactionResult> {
+export function runTransaction(session: Session, tx: PreparedTransaction): Promise<TransactionResult> {
   const chunking = session.capabilities.chunking;
   // LMTP with BDAT answers once per accepted recipient after the last chunk: the envelope must be known
   // before that count can be awaited, so there the envelope is not pipelined with the chunks.
   const pipelining = session.capabilities.pipelining && !(chunking && session.lmtp);
-  return chunking ? await sendChunked(session, tx, pipelining) : await sendData(session, tx, pipelining);
+  return chunking ? sendChunked(session, tx, pipelining) : sendData(session, tx, pipelining);
 }
 
 type EnvelopeOutcome = { mailReply: Reply; accepted: string[]; rejected: RecipientRefusal[] };

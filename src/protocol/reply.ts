@@ -12,6 +12,7 @@ export function buildReply(code: number, rawLines: readonly string[]): Reply {
   const codeClass = String(Math.floor(code / 100));
   let enhancedCode: string | undefined;
   const lines = rawLines.map((line) => {
+    if (line.charCodeAt(1) !== 0x2e) return line; // no "d." in front: no enhanced code
     const match = ENHANCED.exec(line);
     if (match === null || match[1] !== codeClass) return line;
     enhancedCode ??= `${match[1]}.${match[2]}.${match[3]}`;

@@ -98,9 +98,19 @@ export async function writeData(connection: Connection, write: DataWrite): Promi
     return wait;
   };
   try {
-    if (Symbol.asyncIterator in write.source) arm();
+    const source = write.source;
     try {
-      await forEachChunk(write.source, connection, each, encoder);
+      if (Symbol.asyncIterator in source) {
+        arm();
+        await forEachChunk(source, connection, each, encoder);
+      } else {
+        // in memory (an array of views): no async iteration, no wait unless the socket fills
+        for (const chunk of source) {
+          if (encoder.stopped) break;
+          const step = each(chunk);
+          if (step) await step;
+        }
+      }
     } catch (cause) {
       throw contentFailed(connection, cause, stage);
     }
@@ -135,27 +145,18 @@ function join(pieces: readonly (Uint8Array | string)[]): Buffer {
 }
 
 /**
- * Feeds every chunk of a source to `each`, awaiting what it returns. An in-memory source (an array of
- * views) is walked directly. An async source is raced against the connection: if the connection fails
+ * Feeds every chunk of an async source to `each`, awaiting what it returns, raced against the connection: if the connection fails
  * (the data deadline, the server gone) while the source is stalled, this rejects with that failure at
  * once, and the source is told to stop. One failure listener serves the whole loop and rejects only the
  * wait in progress: racing each next() against one long-lived promise would leave a reaction on it per
  * chunk, each holding its chunk, and keep the whole message reachable until the send ended.
  */
 async function forEachChunk(
-  source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array>,
   connection: Connection,
   each: (chunk: Uint8Array) => Promise<void> | undefined,
   encoder: DataEncoder,
 ): Promise<void> {
-  if (!(Symbol.asyncIterator in source)) {
-    for (const chunk of source) {
-      if (encoder.stopped) return;
-      const step = each(chunk);
-      if (step) await step;
-    }
-    return;
-  }
   const iterator = source[Symbol.asyncIterator]();
   let abandon: ((error: SMTPError) => void) | undefined;
   const unsubscribe = connection.onFailure((error) => abandon?.(error));
