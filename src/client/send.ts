@@ -50,8 +50,16 @@ export class SendPlan {
   async run(session: Session): Promise<SendResult> {
     const prepared = this.prepare(session);
     const { accepted, rejected, reply } = await runTransaction(session, prepared.transaction);
-    // read after sending: a streamed ready MIME message may carry its own Message-ID
-    return { accepted, rejected, reply, messageId: prepared.messageId() };
+    // Read when first asked for (an own, enumerable property all the same): after sending, as a streamed
+    // ready MIME message may carry its own Message-ID, and not at all by a caller that never looks.
+    return {
+      accepted,
+      rejected,
+      reply,
+      get messageId(): string {
+        return prepared.messageId();
+      },
+    };
   }
 }
 
@@ -121,15 +129,25 @@ export function planRaw(
       };
     }
     const size = lineStats(bytes).size; // CRLF-normalised, as RFC 1870 counts
-    // the same header-block reader compose uses for a ready MIME message
+    // The Message-ID is read (with the same header-block reader compose uses) when the result's messageId
+    // is first read; a message over 64 KiB is read now, so that no result holds on to a large message.
     const head = bytes.subarray(0, PEEK_LIMIT);
-    const scan = scanHeaderBlock(head, head.length === bytes.length);
-    const messageId = (scan.kind === "headers" && fieldValue(scan.fields, "Message-ID")) || "";
+    const complete = head.length === bytes.length;
+    let messageId = complete ? undefined : findMessageId(head, false);
     return {
       transaction: { envelope, message: { chunks: slices(bytes), size, eightBit: !isAscii(bytes) }, options },
-      messageId: () => messageId,
+      messageId: () => {
+        messageId ??= findMessageId(head, complete);
+        return messageId;
+      },
     };
   });
+}
+
+/** The Message-ID field of a leading header block, or "". */
+function findMessageId(head: Uint8Array, complete: boolean): string {
+  const scan = scanHeaderBlock(head, complete);
+  return (scan.kind === "headers" && fieldValue(scan.fields, "Message-ID")) || "";
 }
 
 /** In-memory bytes as views of at most 256 KiB, so large messages still interleave with the socket. */
