@@ -82,17 +82,15 @@ export async function settleEnvelope(
 ): Promise<{ mailReply: Reply; accepted: string[]; rejected: RecipientRefusal[] }> {
   const { connection } = session;
   let lost: SMTPError | undefined;
-  const arrived: Reply[] = [];
-  for (const reply of [mail, ...rcpts]) {
-    try {
-      arrived.push(await reply);
-    } catch (error) {
-      if (!(error instanceof SMTPError)) throw error;
-      lost = error;
-      break;
-    }
+  let mailReply: Reply | undefined;
+  const rcptReplies: Reply[] = [];
+  try {
+    mailReply = await mail;
+    for (const reply of rcpts) rcptReplies.push(await reply);
+  } catch (error) {
+    if (!(error instanceof SMTPError)) throw error;
+    lost = error;
   }
-  const [mailReply, ...rcptReplies] = arrived;
   if (mailReply !== undefined) connection.failIfClosing(mailReply, "MAIL");
   const { accepted, rejected } = sortRecipients(recipients, rcptReplies);
   for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");

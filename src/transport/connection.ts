@@ -113,11 +113,7 @@ export class Connection {
    * Registers a waiter for the next reply not yet claimed. Call it before writing the command, so that a
    * reply can never arrive "unsolicited" by a race. `timeoutMs` is a deadline for the whole reply.
    */
-  expect(
-    stage: SMTPStage,
-    timeoutMs: number | undefined,
-    options: { barrier?: boolean } = {},
-  ): Promise<Reply> {
+  expect(stage: SMTPStage, timeoutMs: number | undefined, options?: { barrier?: boolean }): Promise<Reply> {
     if (this.#failure) return Promise.reject(this.#failure);
     const reply = new Promise<Reply>((resolve, reject) => {
       // Only the oldest waiter's deadline runs; one behind it gets its own when it becomes the oldest.
@@ -129,7 +125,7 @@ export class Connection {
             : Number.NEGATIVE_INFINITY;
       const waiter: Waiter = {
         stage,
-        barrier: options.barrier ?? false,
+        barrier: options?.barrier ?? false,
         deadline,
         timeoutMs,
         resolve,
