@@ -3,9 +3,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { IssuedToken, OAuth2Options } from "../../src/index.js";
-import { type ConnectOptions, connect, SMTP, SMTPError, sendMail } from "../../src/index.js";
+import { type ConnectOptions, connect, SMTP, sendMail } from "../../src/index.js";
 import type { TranscriptEntry } from "../../src/types.js";
 import { rejectsWith } from "../helpers/assertions.js";
+import { assertNoSecrets } from "../helpers/secrets.js";
 import { type AiosmtpdServer, startAiosmtpd } from "../helpers/servers/aiosmtpd.js";
 import { sleep } from "../helpers/servers/common.js";
 import { startTokenEndpoint, type TokenEndpoint } from "../helpers/token-endpoint.js";
@@ -14,15 +15,6 @@ const USER = "mailbox@example.test";
 const APP_MAILBOX = "noreply@example.test";
 const CLIENT_ID = "smtpkit-test-client";
 const CLIENT_SECRET = "cs.Very-Secret-Client-Secret-4711";
-
-/** Every form a secret could take in output: as is, base64 (SASL), and inside an XOAUTH2 blob. */
-export function assertNoSecrets(texts: string[], secrets: string[]): void {
-  const all = texts.join("\n");
-  for (const secret of secrets) {
-    for (const form of [secret, Buffer.from(secret).toString("base64"), encodeURIComponent(secret)])
-      assert.ok(!all.includes(form), `a secret (${secret.slice(0, 6)}...) appears in the output`);
-  }
-}
 
 interface Harness {
   endpoint: TokenEndpoint;
@@ -347,5 +339,3 @@ describe("OAuth 2.0 token lifetime and rotation", () => {
     }
   });
 });
-
-void SMTPError;
