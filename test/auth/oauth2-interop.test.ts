@@ -1,6 +1,7 @@
 // OAuth 2.0 end to end: a real RFC 6749 token endpoint (test/helpers/token-endpoint.ts) and aiosmtpd that
 // accepts only the tokens that endpoint issued and has not seen expire or revoked (RFC 7662 introspection).
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import type { IssuedToken, OAuth2Options } from "../../src/index.js";
 import { type ConnectOptions, connect, SMTP, sendMail } from "../../src/index.js";
@@ -59,6 +60,7 @@ function options(
 const mail = (subject: string) => ({ from: USER, to: "rcpt@example.test", subject, content: "hello\r\n" });
 const transcript = (entries: TranscriptEntry[]) => entries.map((e) => `${e.direction}: ${e.line}`);
 const tokensOf = (h: Harness) => h.endpoint.issued().map((t) => t.token);
+const sha256Prefix = (token: string) => createHash("sha256").update(token).digest("hex").slice(0, 16);
 
 describe("OAuth 2.0 against a token endpoint and aiosmtpd", () => {
   let h: Harness;
@@ -226,8 +228,11 @@ describe("OAuth 2.0 against a token endpoint and aiosmtpd", () => {
   it("accessToken as a function: concurrent needs share one call; a refused token makes one more call", async () => {
     let calls = 0;
     let refresh = h.endpoint.refreshTokenFor(USER);
+    // slow, as a real fetch can be: the five connections all ask while the first call is out
+    let delay = 1000;
     const fetchToken = async () => {
       calls++;
+      await sleep(delay);
       const res = await fetch(h.endpoint.url, {
         method: "POST",
         body: new URLSearchParams({
@@ -245,6 +250,7 @@ describe("OAuth 2.0 against a token endpoint and aiosmtpd", () => {
     const sessions = await Promise.all(Array.from({ length: 5 }, () => connect(opts)));
     await Promise.all(sessions.map((s) => s.close()));
     assert.equal(calls, 1, "five concurrent connections, one call");
+    delay = 0;
     // a bare string is not kept: the next connection asks again
     await (await connect(opts)).close();
     assert.equal(calls, 2);
@@ -283,8 +289,14 @@ describe("OAuth 2.0 token lifetime and rotation", () => {
     const h = await startHarness({ expiresIn: 3 });
     try {
       const refreshToken = h.endpoint.refreshTokenFor(USER);
-      const entries: TranscriptEntry[] = [];
-      const opts = options(h, { refreshToken }, entries);
+      // when each AUTH was written (sends are sequential: in the same order as the server's attempts)
+      const authSentAt: number[] = [];
+      const opts = {
+        ...options(h, { refreshToken }, []),
+        logger: (e: TranscriptEntry) => {
+          if (e.direction === "C" && e.line.startsWith("AUTH ")) authSentAt.push(Date.now());
+        },
+      };
       const end = Date.now() + 7000;
       let sent = 0;
       while (Date.now() < end) {
@@ -298,9 +310,19 @@ describe("OAuth 2.0 token lifetime and rotation", () => {
         attempts.every((a) => a.ok),
         "every AUTH succeeded",
       );
+      // each token was last used well before it expired: renewed halfway through its 3 s life, never
+      // carried to the edge (where the server could see it expire between fetch and AUTH)
+      const byHash = new Map(h.endpoint.issued().map((t) => [sha256Prefix(t.token), t]));
+      assert.equal(authSentAt.length, attempts.length);
+      attempts.forEach((a, i) => {
+        const token = byHash.get(a.tokenSha256);
+        assert.ok(token, "every token used was issued by the endpoint");
+        const left = token.expiresAt - (authSentAt[i] ?? 0);
+        assert.ok(left > 1000, `a token sent ${left} ms before it expired`);
+      });
       // renewed halfway through each 3 s life: about 7 / 1.5 tokens, never one per message
       assert.ok(
-        h.endpoint.requests >= 4 && h.endpoint.requests <= 7,
+        h.endpoint.requests >= 3, // expiries at 3 s and 6 s
         `token requests: ${h.endpoint.requests}`,
       );
       assert.ok(sent > h.endpoint.requests * 2, `${sent} sends, ${h.endpoint.requests} tokens`);

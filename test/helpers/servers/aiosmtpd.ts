@@ -97,6 +97,8 @@ export interface TokenAuthAttempt {
   mechanism: "XOAUTH2" | "OAUTHBEARER";
   user: string;
   ok: boolean;
+  /** The first 16 hex digits of the token's SHA-256 (which token, without the token). */
+  tokenSha256: string;
 }
 
 export interface AiosmtpdServer {
@@ -140,6 +142,7 @@ interface ChildLine {
   mechanism?: "XOAUTH2" | "OAUTHBEARER";
   user?: string;
   ok?: boolean;
+  token_sha256?: string;
 }
 
 function toMessage(line: ChildLine): ReceivedMessage {
@@ -226,7 +229,12 @@ export async function startAiosmtpd(options: AiosmtpdOptions = {}): Promise<Aios
       if (line.event === "ready" && typeof line.port === "number") ready = { port: line.port };
       else if (line.event === "message") received.push(toMessage(line));
       else if (line.event === "auth" && line.mechanism)
-        tokenAuths.push({ mechanism: line.mechanism, user: line.user ?? "", ok: line.ok === true });
+        tokenAuths.push({
+          mechanism: line.mechanism,
+          user: line.user ?? "",
+          ok: line.ok === true,
+          tokenSha256: line.token_sha256 ?? "",
+        });
       else if (line.event === "error") failure ??= new Error(`aiosmtpd failed to start: ${line.message}`);
     }
   });

@@ -17,7 +17,7 @@ The SMTP protocol is aiosmtpd's own (aiosmtpd.smtp.SMTP / aiosmtpd.lmtp.LMTP). W
     the token is the user's password, or, with "introspection_url", a token that the test token endpoint
     (test/helpers/token-endpoint.ts) says is active for that user (RFC 7662: issued there, not expired,
     not revoked); a failure answers a 334 JSON error challenge (RFC 7628 §3.2.2), then 535; every
-    attempt is reported as {"event": "auth", "mechanism", "user", "ok"};
+    attempt is reported as {"event": "auth", "mechanism", "user", "ok", "token_sha256" (16 hex digits)};
   * the harness conventions: RCPT to reject@... -> 550, tempfail@... -> 452, a message with an
     X-Harness-Reject header -> 554 after the data; in LMTP mode faildata@... -> 550 for that recipient
     after the data and one reply per accepted recipient (aiosmtpd's LMTP class sends only one);
@@ -27,6 +27,7 @@ The SMTP protocol is aiosmtpd's own (aiosmtpd.smtp.SMTP / aiosmtpd.lmtp.LMTP). W
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -184,7 +185,9 @@ class HarnessMixin:
             )
         else:
             ok = user in self.harness_users and self.harness_users[user] == token
-        emit({"event": "auth", "mechanism": mechanism, "user": user, "ok": ok})
+        # which token it was, without the token: the first 16 hex digits of its SHA-256
+        digest = hashlib.sha256(token.encode("utf-8", errors="surrogateescape")).hexdigest()[:16]
+        emit({"event": "auth", "mechanism": mechanism, "user": user, "ok": ok, "token_sha256": digest})
         return ok
 
     async def _harness_initial(self, args):
