@@ -189,7 +189,7 @@ async function login(smtp: SMTP, plan: ConnectPlan, options: ConnectOptions): Pr
     const message = `refusing to authenticate over a clear channel: ${why}`;
     throw new SMTPError("EAUTH", message, { stage: "AUTH", temporary: false });
   }
-  if (plan.tokens) return authenticateWithToken(smtp, auth, plan.tokens);
+  if (plan.tokens) return authenticateWithToken(smtp, auth, plan.tokens, options.signal);
   const ok = await smtp.authenticate(auth.username, auth.password ?? "", auth.type ?? SMTP.AUTH_DEFAULT);
   if (!ok)
     throw declined(

@@ -225,6 +225,21 @@ describe("OAuth 2.0 against a token endpoint and aiosmtpd", () => {
     assert.ok(!entries.some((e) => e.direction === "C" && /^AUTH/i.test(e.line)));
   });
 
+  it("the caller's AbortSignal ends the wait for a slow token endpoint: EABORT, no AUTH", async () => {
+    const refreshToken = h.endpoint.refreshTokenFor(USER);
+    const entries: TranscriptEntry[] = [];
+    h.endpoint.setDelay(3000);
+    const started = Date.now();
+    try {
+      const signal = AbortSignal.timeout(300);
+      await rejectsWith(connect({ ...options(h, { refreshToken }, entries), signal }), "EABORT");
+    } finally {
+      h.endpoint.setDelay(0);
+    }
+    assert.ok(Date.now() - started < 2500, "did not wait for the slow endpoint");
+    assert.ok(!entries.some((e) => e.direction === "C" && /^AUTH/i.test(e.line)));
+  });
+
   it("accessToken as a function: concurrent needs share one call; a refused token makes one more call", async () => {
     let calls = 0;
     let refresh = h.endpoint.refreshTokenFor(USER);
