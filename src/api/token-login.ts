@@ -51,13 +51,14 @@ export async function authenticateWithToken(
   smtp: SMTP,
   auth: AuthOptions,
   source: TokenSource,
+  signal?: AbortSignal,
 ): Promise<void> {
   const type = tokenMechanism(smtp, auth.type);
-  let token = await source.get();
+  let token = await abortable(source.get(), signal);
   if (await smtp.authenticate(auth.username, token, type)) return;
   const first = smtp.lastReply;
   if (first !== undefined && first.code >= 500) {
-    const renewed = await source.renew(token);
+    const renewed = await abortable(source.renew(token), signal);
     if (renewed !== undefined) {
       token = renewed;
       if (await smtp.authenticate(auth.username, token, type)) return;
@@ -69,6 +70,26 @@ export async function authenticateWithToken(
     }
   }
   throw refused(first, token, "the server refused the access token");
+}
+
+/**
+ * Waits for a token unless the caller aborts first: the shared request goes on for the other connections
+ * that wait for it, this one stops waiting (EABORT).
+ */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  const aborted = () =>
+    new SMTPError("EABORT", "aborted by the caller", {
+      stage: "AUTH",
+      cause: signal.reason,
+      temporary: false,
+    });
+  if (signal.aborted) return Promise.reject(aborted());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(aborted());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** The mechanism: the caller's, or OAUTHBEARER when offered, else XOAUTH2. */

@@ -96,6 +96,8 @@ describe("OAuth 2.0 against a token endpoint and aiosmtpd", () => {
         [USER, USER],
       );
       assert.ok(entries.some((e) => /^AUTH (XOAUTH2|OAUTHBEARER)/.test(e.line)));
+      // the token request is not logged
+      assert.ok(!entries.some((e) => /grant_type|client_secret|refresh_token/.test(e.line)));
       assertNoSecrets(transcript(entries), [...tokensOf(h), refreshToken, CLIENT_SECRET]);
     });
   }
