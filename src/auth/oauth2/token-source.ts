@@ -43,13 +43,19 @@ interface Cached {
   renewAt: number;
 }
 
+/** A token as a source produced it; without `renewAt` it serves only the callers that waited for it. */
+interface Fetched {
+  accessToken: string;
+  renewAt?: number | undefined;
+}
+
 /** Shares one token, and one fetch of it, among everyone who asks. `fetchToken` does the real work. */
 class SharedToken {
   #cached: Cached | undefined;
   #inflight: Promise<Cached> | undefined;
-  readonly #fetchToken: () => Promise<Cached | { accessToken: string; renewAt?: undefined }>;
+  readonly #fetchToken: () => Promise<Fetched>;
 
-  constructor(fetchToken: () => Promise<Cached | { accessToken: string; renewAt?: undefined }>) {
+  constructor(fetchToken: () => Promise<Fetched>) {
     this.#fetchToken = fetchToken;
   }
 
@@ -175,7 +181,7 @@ function notify(onToken: OAuth2Options["onToken"], token: IssuedToken): void {
   }
 }
 
-async function callTokenFunction(fn: AccessTokenFunction): Promise<Cached | { accessToken: string }> {
+async function callTokenFunction(fn: AccessTokenFunction): Promise<Fetched> {
   const fail = (message: string, cause?: unknown) =>
     new SMTPError("EAUTH", message, { stage: "AUTH", temporary: false, cause });
   let result: Awaited<ReturnType<AccessTokenFunction>>;
