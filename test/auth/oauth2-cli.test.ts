@@ -2,8 +2,7 @@
 // an access token (as msmtp users' token helpers do); every output and every process's argument list is
 // searched for every secret.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -16,9 +15,17 @@ const USER = "cli-mailbox@example.test";
 const CLIENT_ID = "smtpkit-cli-client";
 const CLIENT_SECRET = "cs.CLI-client-secret-never-shown-0815";
 
-/** `ps` of every process, while something runs: argument lists are readable by every user. */
+/** Every process's argument list (/proc/PID/cmdline, what `ps` shows to every user of the machine). */
 function everyArgumentList(): string {
-  return execFileSync("ps", ["-eo", "args", "ww"], { encoding: "utf8" });
+  const lists: string[] = [];
+  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      lists.push(readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " "));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return lists.join("\n");
 }
 
 describe("CLI with OAuth 2.0", () => {
@@ -164,11 +171,12 @@ describe("CLI with OAuth 2.0", () => {
     writeFileSync(
       helper,
       `#!${process.execPath}
-import { appendFileSync, readFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { appendFileSync, readdirSync, readFileSync } from "node:fs";
 const runs = readFileSync(process.env.STATE, "utf8").length;
 appendFileSync(process.env.STATE, "x");
-appendFileSync(process.env.PS_OUT, execFileSync("ps", ["-eo", "args", "ww"], { encoding: "utf8" }));
+for (const pid of readdirSync("/proc").filter((n) => /^\\d+$/.test(n))) {
+  try { appendFileSync(process.env.PS_OUT, readFileSync("/proc/" + pid + "/cmdline", "utf8").replaceAll("\\0", " ") + "\\n"); } catch {}
+}
 const res = await fetch(process.env.TOKEN_URL, { method: "POST", body: new URLSearchParams({
   grant_type: "refresh_token", client_id: process.env.CLIENT_ID, client_secret: process.env.CLIENT_SECRET,
   refresh_token: process.env.REFRESH_TOKEN }) });
