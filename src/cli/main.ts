@@ -12,7 +12,9 @@ import { runSendmail } from "./sendmail.js";
 const HELP = `smtpkit: an SMTP client
 
   smtpkit send   --host H [--port P] [--security starttls|tls|starttls-if-offered|none]
-                 [--user U] [--password-env VAR | --password-file F] [--auth plain|login|...]
+                 [--user U] [--password-env VAR | --password-file F | --password-command CMD]
+                 [--oauth2-provider google|microsoft | --oauth2-token-url URL] [--oauth2-client-id ID ...]
+                 [--auth plain|login|xoauth2|oauthbearer|...]
                  --from A --to B [--to C] [--cc D] [--bcc E] --subject S
                  [--body TEXT | --body-file F | (stdin)] [--verbose] [--json]
   smtpkit probe  --host H [--port P] [--security ...] [--json]

@@ -7,7 +7,7 @@ import { openSocket } from "../api/open-socket.js";
 import { SMTP } from "../client/smtp.js";
 import { describeReply, SMTPError } from "../errors.js";
 import type { Reply } from "../types.js";
-import { ACCOUNT_FLAGS, ACCOUNT_HELP, applyAccount } from "./account.js";
+import { ACCOUNT_FLAGS, ACCOUNT_HELP, applyAccount, PASSWORD_COMMAND_HELP } from "./account.js";
 import {
   authName,
   CONNECTION_FLAGS,
@@ -27,6 +27,7 @@ export const PROBE_HELP = `smtpkit probe: what a server speaks
 
 ${CONNECTION_HELP}
 ${ACCOUNT_HELP}
+${PASSWORD_COMMAND_HELP}
 
 Reports the greeting, the EHLO extensions and AUTH mechanisms before and after TLS, the TLS version,
 cipher and key exchange, the certificate (subject, issuer, validity, names), whether it verifies (and
