@@ -372,7 +372,7 @@ describe("STARTTLS and implicit TLS against a scripted server", () => {
     const { socket } = await serve([
       ...greetAndEhlo(["STARTTLS"], NAME),
       { expect: "STARTTLS", reply: "220 go ahead\r\n" },
-      { tls: "other.example" },
+      { tls: "other.example", clientRefuses: true },
     ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
@@ -386,7 +386,7 @@ describe("STARTTLS and implicit TLS against a scripted server", () => {
     const { socket } = await serve([
       ...greetAndEhlo(["STARTTLS"], NAME),
       { expect: "STARTTLS", reply: "220 go ahead\r\n" },
-      { tls: "localhost" },
+      { tls: "localhost", clientRefuses: true },
     ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
@@ -446,7 +446,7 @@ describe("STARTTLS and implicit TLS against a scripted server", () => {
   });
 
   it("connectTLS to a server with a certificate for another name: ETLS", async () => {
-    const { socket } = await serve([{ tls: "other.example" }, { send: "220 x\r\n" }]);
+    const { socket } = await serve([{ tls: "other.example", clientRefuses: true }]);
     await rejectsWith(new SMTP({ clientName: NAME }).connectTLS(socket, tls), "ETLS", "CONNECT");
     assert.ok(socket.destroyed);
   });
