@@ -47,6 +47,8 @@ export class Connection {
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   readonly #failureListeners = new Set<(error: SMTPError) => void>();
+  /** What we sent in an AUTH exchange (and the password): never shown in a reply we hand on. */
+  #secrets: string[] = [];
 
   constructor(socket: net.Socket, options: ConnectionOptions = {}) {
     this.#socket = socket;
@@ -97,6 +99,19 @@ export class Connection {
     }
     this.#failureListeners.add(listener);
     return () => this.#failureListeners.delete(listener);
+  }
+
+  /**
+   * From now on, every reply (but a 334 challenge, which goes to the SASL mechanism as sent) has these
+   * strings replaced by "<redacted>" before it is logged, kept as lastReply or handed to a caller: a
+   * server that echoes the AUTH argument or the password must not put it in a transcript or an error.
+   */
+  addSecrets(secrets: readonly string[]): void {
+    for (const secret of secrets) {
+      if (secret.length > 0 && !this.#secrets.includes(secret)) this.#secrets.push(secret);
+    }
+    // the longest first, so that a secret inside another is not left half-redacted
+    this.#secrets.sort((a, b) => b.length - a.length);
   }
 
   /** Writes a transcript line. */
@@ -400,7 +415,9 @@ export class Connection {
     }
   };
 
-  #deliver(waiter: Waiter, reply: Reply): void {
+  #deliver(waiter: Waiter, received: Reply): void {
+    const reply =
+      this.#secrets.length > 0 && received.code !== 334 ? redactReply(received, this.#secrets) : received;
     this.#lastReply = reply;
     if (this.#logger) for (const line of replyWireLines(reply)) this.log("S", redactServerLine(line));
     waiter.resolve(reply);
@@ -424,6 +441,14 @@ function now(): number {
 
 /** The longest delay setTimeout accepts (2^31-1 ms); longer ones would fire after 1 ms. */
 const MAX_TIMER = 2_147_483_647;
+
+/** The reply with every secret in its text replaced by "<redacted>" (the same object when none occurs). */
+function redactReply(reply: Reply, secrets: readonly string[]): Reply {
+  if (!secrets.some((secret) => reply.text.includes(secret))) return reply;
+  const scrub = (text: string): string =>
+    secrets.reduce((out, secret) => out.replaceAll(secret, "<redacted>"), text);
+  return { ...reply, lines: reply.lines.map(scrub), text: scrub(reply.text) };
+}
 
 /** SASL challenges (334) can help an offline password guess; the transcript shows only that one came. */
 function redactServerLine(line: string): string {

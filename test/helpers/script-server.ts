@@ -85,12 +85,14 @@ const SETTLE_GRACE_MS = 500;
 export async function checkScripts(): Promise<void> {
   const runs = started.splice(0);
   // a client that just closed: let its FIN or RST reach the server's side first
-  await delay(10, undefined, { ref: false });
-  await Promise.all(
-    runs
-      .filter((r) => r.peerClosed)
-      .map((r) => Promise.race([r.settled, delay(SETTLE_GRACE_MS, undefined, { ref: false })])),
-  );
+  await delay(10);
+  const closing = runs.filter((r) => r.peerClosed);
+  if (closing.length > 0) {
+    const grace = new AbortController();
+    const timeout = delay(SETTLE_GRACE_MS, undefined, { signal: grace.signal }).catch(() => undefined);
+    await Promise.race([Promise.all(closing.map((r) => r.settled)), timeout]);
+    grace.abort();
+  }
   const failures = runs.filter((r) => r.failure !== undefined);
   if (failures.length > 0) {
     const what = failures.map((r) => `port ${r.port}: ${r.failure?.message}`).join("; ");
@@ -139,7 +141,12 @@ export async function startScriptServer(script: Step[]): Promise<ScriptServer> {
   const sockets = new Set<net.Socket>();
   const stopped = new AbortController();
   const holds = new Holds();
-  const state: ScriptRun = { port: 0, failure: undefined, settled: done.catch(() => undefined), peerClosed: false };
+  const state: ScriptRun = {
+    port: 0,
+    failure: undefined,
+    settled: done.catch(() => undefined),
+    peerClosed: false,
+  };
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on("error", () => undefined);
