@@ -22,7 +22,14 @@ if (files.length === 0) {
   console.error("no test files found under build-test/test");
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--test", "--test-concurrency=2", ...files], {
-  stdio: "inherit",
-});
+// A hung test fails at this deadline instead of holding the run for minutes. The slowest honest tests
+// (real servers started per test: Postfix, Dovecot) take well under 20 s on a loaded 2-core machine.
+const TEST_TIMEOUT_MS = 60_000;
+const result = spawnSync(
+  process.execPath,
+  ["--test", "--test-concurrency=2", `--test-timeout=${TEST_TIMEOUT_MS}`, ...files],
+  {
+    stdio: "inherit",
+  },
+);
 process.exit(result.status ?? 1);

@@ -104,4 +104,23 @@ describe("credentials a server echoes back are redacted", () => {
     assert.equal(smtp.lastReply?.text, "ok <redacted>");
     await server.done;
   });
+
+  it("the transcript shows that a 334 challenge came, never its text", async () => {
+    const challenge = b64("<1896.697170952@postoffice.example.net>");
+    const server = await start(
+      tlsThen("AUTH CRAM-MD5", [
+        { expect: "AUTH CRAM-MD5", reply: `334 ${challenge}\r\n` },
+        { expect: /^[A-Za-z0-9+/=]+$/, reply: "235 ok\r\n" },
+      ]),
+    );
+    const entries: TranscriptEntry[] = [];
+    const smtp = new SMTP({ clientName: NAME, logger: (e) => entries.push(e) });
+    await smtp.connect(await connectTo(server.port));
+    await smtp.startTLS({ ca: CA, servername: "localhost" });
+    assert.equal(await smtp.authenticate("tim", "tanstaaftanstaaf", SMTP.AUTH_CRAM_MD5), true);
+    await server.done;
+    const transcript = entries.map((e) => e.line).join("\n");
+    assert.ok(!transcript.includes(challenge), transcript);
+    assert.match(transcript, /^334 <challenge redacted>$/m);
+  });
 });

@@ -30,6 +30,22 @@ describe("replies that explain a failure", () => {
     assert.equal(server.received(), `EHLO ${NAME}\r\n`);
   });
 
+  it("the start of a reply nobody asked for, behind an awaited one: EPROTOCOL at once", async () => {
+    // "250-par" follows NOOP's reply in the same segment while nothing else is pending: were it kept,
+    // the next command would be answered by the rest of it
+    const server = await start([
+      { send: "220 test.example ESMTP\r\n" },
+      { expect: `EHLO ${NAME}`, reply: "250 test.example\r\n" },
+      { expect: "NOOP", reply: "250 ok\r\n250-par" },
+      { expectClose: true },
+    ]);
+    const smtp = new SMTP({ clientName: NAME });
+    await smtp.connect(await connectTo(server.port));
+    assert.equal((await smtp.noop()).text, "ok");
+    await rejectsWith(smtp.noop(), "EPROTOCOL", "NOOP");
+    await server.done;
+  });
+
   it("authenticate() false: lastReply is the refusal", async () => {
     const server = await start([
       { send: "220 test.example ESMTP\r\n" },
