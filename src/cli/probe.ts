@@ -13,6 +13,8 @@ import {
   CONNECTION_HELP,
   connectionOptions,
   describeFailure,
+  failureJson,
+  hintOnSilence,
   parse,
   Transcript,
 } from "./common.js";
@@ -53,6 +55,8 @@ export interface ProbeReport {
   tls: TLSReport | null;
   /** The hello after TLS (null when there was no TLS). */
   afterTls: HelloReport | null;
+  /** With --json, when the probe failed: the error object (see `smtpkit send --json`). */
+  error?: unknown;
 }
 
 /** The TLS channel and the server's certificate. */
@@ -100,12 +104,14 @@ export async function runProbe(argv: string[]): Promise<number> {
   let failure: string | undefined;
   // the probe reports on the certificate instead of refusing it; it sends nothing secret
   const tlsOptions: tls.ConnectionOptions = { ...plan.tls, rejectUnauthorized: false };
+  const cancelHint = hintOnSilence(transcript, options, process.stderr);
   try {
     const socket = await openSocket(plan.host, plan.port, plan.connectTimeout);
     report.address = socket.remoteAddress;
     let greeting: Reply | undefined;
     const session: SMTP = new SMTP({
       clientName: options.clientName,
+      lmtp: options.lmtp,
       timeouts: options.timeouts,
       logger: (entry) => {
         // the first server reply is the greeting (lastReply moves on if the server declines and QUIT follows)
@@ -153,11 +159,15 @@ export async function runProbe(argv: string[]): Promise<number> {
         `refuse it: ${plan.tls.ca ? "" : "pass its CA with --tls-ca if it is a private one, or "}connect by a name it carries`;
     }
   } catch (error) {
-    printReport(report, values.json === true);
     const { line, exitCode } = describeFailure("probe", error, transcript);
+    if (values.json === true) {
+      report.error = (JSON.parse(failureJson(error, line, exitCode)) as { error: unknown }).error;
+    }
+    printReport(report, values.json === true);
     process.stderr.write(`${line}\n`);
     return exitCode;
   } finally {
+    cancelHint();
     await smtp?.close().catch(() => undefined);
   }
   printReport(report, values.json === true);

@@ -2,6 +2,9 @@
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { sendMail } from "../api/send-mail.js";
+import { checkSendInput } from "../client/send.js";
+import { SMTPError } from "../errors.js";
+import { parseMailbox } from "../message/address.js";
 import type { Content, SendResult } from "../types.js";
 import {
   AUTH_BY_NAME,
@@ -9,13 +12,16 @@ import {
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   connectionOptions,
-  describeFailure,
+  forTheCommandLine,
+  hintOnSilence,
   list,
   parse,
   readInputFile,
+  reportFailure,
   required,
   str,
   Transcript,
+  type Values,
 } from "./common.js";
 import { EXIT } from "./exit-codes.js";
 
@@ -62,49 +68,94 @@ export async function runSend(argv: string[]): Promise<number> {
     process.stdout.write(`${SEND_HELP}\n`);
     return EXIT.OK;
   }
-  const options = connectionOptions(values, process.stderr);
-  const from = required(values, "from");
-  const subject = required(values, "subject");
-  const to = list(values, "to");
-  const cc = list(values, "cc");
-  const bcc = list(values, "bcc");
-  if (to.length + cc.length + bcc.length === 0)
-    throw new CliError(EXIT.USAGE, "give at least one --to, --cc or --bcc");
-  const user = str(values, "user");
-  const authType = mechanismOf(str(values, "auth"));
-  if (user === undefined && (values["password-env"] || values["password-file"] || authType !== undefined)) {
-    throw new CliError(EXIT.USAGE, "--password-env, --password-file and --auth need --user");
-  }
-  if (str(values, "body") !== undefined && str(values, "body-file") !== undefined) {
-    throw new CliError(EXIT.USAGE, "give --body or --body-file, not both");
-  }
-  const password = user === undefined ? undefined : await readPassword(values);
-  const transcript = new Transcript(values.verbose === true ? process.stderr : undefined, [password]);
-  const body = await openBody(values);
+  const json = values.json === true;
+  let transcript: Transcript | undefined;
+  let body: { content: Content; close(): Promise<void> } | undefined;
   try {
-    const result = await sendMail({
-      ...options,
-      auth:
-        user === undefined || password === undefined
-          ? undefined
-          : { username: user, password, type: authType },
-      logger: transcript.logger,
-      from,
-      to,
-      cc,
-      bcc,
-      subject,
-      content: body.content,
-    });
-    printResult(result, values.json === true);
-    return EXIT.OK;
+    const options = connectionOptions(values, process.stderr);
+    const mail = mailOf(values);
+    const user = str(values, "user");
+    const authType = mechanismOf(str(values, "auth"));
+    if (user === undefined && (values["password-env"] || values["password-file"] || authType !== undefined)) {
+      throw new CliError(EXIT.USAGE, "--password-env, --password-file and --auth need --user");
+    }
+    if (str(values, "body") !== undefined && str(values, "body-file") !== undefined) {
+      throw new CliError(EXIT.USAGE, "give --body or --body-file, not both");
+    }
+    const password = user === undefined ? undefined : await readPassword(values);
+    transcript = new Transcript(values.verbose === true ? process.stderr : undefined, [password]);
+    body = await openBody(values); // an unreadable file or a directory is exit 66 before connecting
+    const cancelHint = hintOnSilence(transcript, options, process.stderr);
+    try {
+      const result = await sendMail({
+        ...options,
+        auth:
+          user === undefined || password === undefined
+            ? undefined
+            : { username: user, password, type: authType },
+        logger: transcript.logger,
+        ...mail,
+        content: body.content,
+      });
+      printResult(result, json);
+      return EXIT.OK;
+    } finally {
+      cancelHint();
+    }
   } catch (error) {
-    const { line, exitCode } = describeFailure("send", error, transcript);
-    process.stderr.write(`${line}\n`);
-    return exitCode;
+    return reportFailure("send", error, transcript, json);
   } finally {
-    await body.close();
+    await body?.close();
   }
+}
+
+/**
+ * The message flags, checked before anything else happens (no password prompt, no connection): each
+ * address is exactly one mailbox, and every rule send() applies without a server (header characters,
+ * a Bcc header...) holds. Errors name the flag.
+ */
+function mailOf(values: Values): {
+  from: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  subject: string;
+} {
+  const from = required(values, "from");
+  const subject = str(values, "subject");
+  if (subject === undefined) {
+    throw new CliError(EXIT.USAGE, '--subject is required (see --help; --subject "" sends an empty one)');
+  }
+  const lists = { to: [] as string[], cc: [] as string[], bcc: [] as string[] };
+  for (const flag of ["to", "cc", "bcc"] as const) {
+    lists[flag] = list(values, flag);
+  }
+  if (lists.to.length + lists.cc.length + lists.bcc.length === 0)
+    throw new CliError(EXIT.USAGE, "give at least one --to, --cc or --bcc");
+  for (const [flag, entries] of [["from", [from]], ...Object.entries(lists)] as [string, string[]][]) {
+    for (const entry of entries) {
+      try {
+        parseMailbox(entry);
+      } catch (error) {
+        throw flagError(`--${flag}`, error);
+      }
+    }
+  }
+  try {
+    checkSendInput({ from, ...lists, subject, options: {} });
+  } catch (error) {
+    throw flagError(undefined, error);
+  }
+  return { from, ...lists, subject };
+}
+
+/** An input error as a usage error that names the flag. */
+function flagError(flag: string | undefined, error: unknown): unknown {
+  if (!(error instanceof SMTPError) || error.code !== "EINPUT") return error;
+  const message = forTheCommandLine(error.message)
+    .replace(/^(From|To|Cc): /, (_, field: string) => `--${field.toLowerCase()}: `)
+    .replace(/\bthe value of header Subject\b/, "--subject");
+  return new CliError(EXIT.USAGE, flag === undefined ? message : `${flag}: ${message}`);
 }
 
 /** `--password` (in any spelling parseArgs would take) is refused before anything else is looked at. */
@@ -146,6 +197,14 @@ async function readPassword(values: Record<string, unknown>): Promise<string> {
     throw new CliError(EXIT.USAGE, "give --password-env or --password-file, not both");
   }
   if (envName !== undefined) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(envName)) {
+      // probably the password itself: never echo it
+      throw new CliError(
+        EXIT.USAGE,
+        "--password-env takes the name of an environment variable, and the value given is not an environment " +
+          "variable name (it is not shown, in case it is the password)",
+      );
+    }
     const value = process.env[envName];
     if (value === undefined || value === "") {
       throw new CliError(EXIT.CONFIG, `--password-env ${envName}: the environment variable is not set`);
@@ -216,6 +275,12 @@ async function openBody(
         EXIT.NO_INPUT,
         `cannot read --body-file ${file}: ${(error as NodeJS.ErrnoException).code}`,
       );
+    }
+    const stat = await handle.stat();
+    if (!stat.isFile() && !stat.isFIFO()) {
+      await handle.close();
+      const what = stat.isDirectory() ? "it is a directory" : "it is not a regular file";
+      throw new CliError(EXIT.NO_INPUT, `cannot read --body-file ${file}: ${what}`);
     }
     const stream = handle.createReadStream({ autoClose: false });
     return { content: stream, close: () => handle.close().catch(() => undefined) };
