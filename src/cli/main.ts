@@ -10,10 +10,12 @@ import { runSend } from "./send.js";
 const HELP = `smtpkit: an SMTP client
 
   smtpkit send   --host H [--port P] [--security starttls|tls|starttls-if-offered|none]
-                 [--user U] [--password-env VAR | --password-file F] [--auth plain|login|...]
+                 [--tls-ca FILE] [--insecure] [--timeout MS] [--client-name NAME] [--lmtp]
+                 [--user U [--password-env VAR | --password-file F] [--auth plain|login|...]]
                  --from A --to B [--to C] [--cc D] [--bcc E] --subject S
                  [--body TEXT | --body-file F | (stdin)] [--verbose] [--json]
-  smtpkit probe  --host H [--port P] [--security ...] [--json]
+  smtpkit probe  --host H [--port P] [--security ...] [--tls-ca FILE] [--insecure] [--timeout MS]
+                 [--client-name NAME] [--lmtp] [--verbose] [--json]
                  greeting, extensions, auth before and after TLS, TLS version/cipher/certificate, SPKI pin
   smtpkit demo   an embedded loopback SMTP server; one message through STARTTLS + AUTH; prints the
                  transcript and the message as the server received it (no network needed)

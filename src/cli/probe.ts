@@ -23,7 +23,8 @@ import { EXIT } from "./exit-codes.js";
 /** `smtpkit probe --help`. */
 export const PROBE_HELP = `smtpkit probe: what a server speaks
 
-  smtpkit probe --host H [--port P] [--security MODE] [--tls-ca FILE] [--json]
+  smtpkit probe --host H [--port P] [--security MODE] [--tls-ca FILE] [--insecure] [--timeout MS]
+                [--client-name NAME] [--lmtp] [--verbose] [--json]
 
 ${CONNECTION_HELP}
 

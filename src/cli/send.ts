@@ -28,9 +28,10 @@ import { EXIT } from "./exit-codes.js";
 /** `smtpkit send --help`. */
 export const SEND_HELP = `smtpkit send: send one message
 
-  smtpkit send --host H [--port P] [--security MODE] [--user U [--password-env VAR | --password-file F]]
-               [--auth MECH] --from A --to B [--to C] [--cc D] [--bcc E] --subject S
-               [--body TEXT | --body-file F | (stdin)]
+  smtpkit send --host H [--port P] [--security MODE] [--tls-ca FILE] [--insecure] [--timeout MS]
+               [--client-name NAME] [--lmtp] [--user U [--password-env VAR | --password-file F] [--auth MECH]]
+               --from A --to B [--to C] [--cc D] [--bcc E] --subject S
+               [--body TEXT | --body-file F | (stdin)] [--verbose] [--json]
 
 ${CONNECTION_HELP}
   --user U               authenticate as U (after TLS; never in clear)
@@ -40,7 +41,7 @@ ${CONNECTION_HELP}
   --auth MECH            ${[...AUTH_BY_NAME.keys()].join(" | ").toLowerCase()} (default: the strongest offered)
   --from A               sender, also the envelope sender (MAIL FROM)
   --to, --cc, --bcc      recipients; repeat for more (Bcc appears in no header)
-  --subject S
+  --subject S            the subject (may be empty: --subject "")
   --body TEXT | --body-file F    the body (plain text, or a ready MIME message); else read from stdin
 
 There is no --password: a password in the argument list is visible to every user of the machine (ps).`;
