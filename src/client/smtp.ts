@@ -331,9 +331,10 @@ export class SMTP {
     }
     if (connection.failure) {
       const failure = connection.failure;
-      // An abort, or a protocol violation (a reply nobody asked for, between calls), is the cause the
-      // caller needs to see; anything else reads as "the connection is closed".
-      const keep = failure.code === "EABORT" || failure.code === "EPROTOCOL";
+      // An abort, or a protocol violation no call has reported yet (a reply nobody asked for, between
+      // calls: no stage), is the cause the caller needs to see; anything else reads as "the connection is
+      // closed", with the reported failure as its cause.
+      const keep = failure.code === "EABORT" || (failure.code === "EPROTOCOL" && failure.stage === undefined);
       throw new SMTPError(
         keep ? failure.code : "ECONNECTION",
         keep

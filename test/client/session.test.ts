@@ -137,7 +137,7 @@ describe("SMTP session calls against a scripted server", () => {
   });
 
   it("the server closes in the middle of a reply: rejects, no hang", async () => {
-    const { socket } = await serve([{ send: "220-part one\r\n220-part" }, { wait: 20 }, { close: true }]);
+    const { socket } = await serve([{ send: "220-part one\r\n220-part" }, { close: true }]);
     const error = await rejectsWith(
       new SMTP({ clientName: NAME }).connect(socket),
       "ECONNECTION",
@@ -253,12 +253,17 @@ describe("SMTP session calls against a scripted server", () => {
   });
 
   it("abort rejects what is pending with EABORT and destroys the socket", async () => {
-    const { socket } = await serve([...greetAndEhlo([], NAME), { expect: "NOOP" }, { wait: 5000 }]);
+    const { server, socket } = await serve([
+      ...greetAndEhlo([], NAME),
+      { expect: "NOOP" },
+      { hold: "noop read" },
+    ]);
     const controller = new AbortController();
     const smtp = new SMTP({ clientName: NAME, signal: controller.signal });
     await smtp.connect(socket);
     const pending = smtp.noop();
-    setTimeout(() => controller.abort(new Error("user gave up")), 50);
+    await server.reached("noop read"); // the NOOP is out and unanswered
+    controller.abort(new Error("user gave up"));
     await rejectsWith(pending, "EABORT");
     assert.ok(socket.destroyed);
     await smtp.close();
@@ -268,13 +273,18 @@ describe("SMTP session calls against a scripted server", () => {
     const { server, socket } = await serve([
       ...greetAndEhlo([], NAME),
       { expect: "NOOP" },
-      { wait: 100 },
+      { hold: "noop unanswered" },
       { send: "250 first\r\n" },
       { expect: "RSET", reply: "250 second\r\n" },
     ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
-    const [a, b] = await Promise.all([smtp.noop(), smtp.reset()]);
+    const both = Promise.all([smtp.noop(), smtp.reset()]);
+    await server.reached("noop unanswered");
+    await new Promise((resolve) => setImmediate(resolve)); // a pipelined RSET would have arrived with NOOP
+    assert.doesNotMatch(server.received(), /RSET/, "RSET was written before NOOP was answered");
+    server.release("noop unanswered");
+    const [a, b] = await both;
     assert.equal(a.text, "first");
     assert.equal(b.text, "second");
     await server.done;
@@ -400,9 +410,9 @@ describe("STARTTLS and implicit TLS against a scripted server", () => {
     const { socket } = await serve([
       ...greetAndEhlo(["STARTTLS"], NAME),
       { expect: "STARTTLS", reply: "220 go ahead\r\n" },
-      { wait: 30 },
+      { awaitBytes: true }, // the ClientHello: the client is in the handshake
       { send: "this is not a TLS record\r\n" },
-      { wait: 1000 },
+      { expectClose: true },
     ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);

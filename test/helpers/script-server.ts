@@ -35,6 +35,8 @@ export type Step =
   | { wait: number }
   /** Stop here until the test calls `server.release(name)`; `server.reached(name)` resolves on arrival. */
   | { hold: string }
+  /** Wait until the client has sent something (e.g. its TLS ClientHello), and discard what it sent. */
+  | { awaitBytes: true }
   /** Stop reading from the client (its writes back up until its send buffer is full). */
   | { stopReading: true }
   /** Wait until the client closes the connection (EOF). */
@@ -234,6 +236,10 @@ class Reader {
       await this.#more();
     }
   }
+  async some(): Promise<void> {
+    while (this.#buffer.length === 0) await this.#more();
+    this.#buffer = Buffer.alloc(0);
+  }
   async bytes(n: number): Promise<string> {
     while (this.#buffer.length < n) await this.#more();
     const out = this.#buffer.subarray(0, n).toString("utf8");
@@ -335,6 +341,8 @@ async function run(socket: net.Socket, script: Step[], context: RunContext): Pro
       await handshake;
       current = secure;
       reader = new Reader(secure, record);
+    } else if ("awaitBytes" in step) {
+      await reader.some();
     } else if ("stopReading" in step) {
       current.pause();
     } else if ("wait" in step) {
