@@ -230,7 +230,11 @@ export function describeFailure(
   if (transcript) message = transcript.scrub(message);
   const advice = lmtpAdvice(error, transcript) ?? ADVICE[exitCode];
   const hasAdvice = /\b(use|check|set|pass|retry|raise|connect by)\b/i.test(message);
-  let line = `smtpkit ${command}: ${stageName(exitCode)} failed: ${message}`;
+  // bad input is no failed stage: say what is wrong, as for the CLI's own usage errors
+  let line =
+    exitCode === EXIT.USAGE
+      ? `smtpkit ${command}: ${message}`
+      : `smtpkit ${command}: ${stageName(exitCode)} failed: ${message}`;
   if (advice && (!hasAdvice || advice.includes("--lmtp"))) line += ` (${advice})`;
   if (error instanceof SMTPError) {
     const code = error.reply?.code ?? 0;

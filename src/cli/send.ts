@@ -83,9 +83,11 @@ export async function runSend(argv: string[]): Promise<number> {
     if (str(values, "body") !== undefined && str(values, "body-file") !== undefined) {
       throw new CliError(EXIT.USAGE, "give --body or --body-file, not both");
     }
+    // a --body-file that cannot be read is exit 66 before the password prompt; stdin is read after it
+    if (str(values, "body-file") !== undefined) body = await openBody(values);
     const password = user === undefined ? undefined : await readPassword(values);
     transcript = new Transcript(values.verbose === true ? process.stderr : undefined, [password]);
-    body = await openBody(values); // an unreadable file or a directory is exit 66 before connecting
+    body ??= await openBody(values);
     const cancelHint = hintOnSilence(transcript, options, process.stderr);
     try {
       const result = await sendMail({
