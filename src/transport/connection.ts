@@ -1,6 +1,6 @@
 import type net from "node:net";
 import type tls from "node:tls";
-import { atStage, replyError, SMTPError, type SMTPStage } from "../errors.js";
+import { atStage, describeReply, replyError, SMTPError, type SMTPStage } from "../errors.js";
 import type { Command } from "../protocol/commands.js";
 import { replyWireLines } from "../protocol/reply.js";
 import { ReplyParser, ReplySyntaxError } from "../protocol/reply-parser.js";
@@ -371,7 +371,7 @@ export class Connection {
       return;
     }
     if (this.#waiters.length === 0) {
-      this.#unsolicited(chunk.length);
+      if (!this.#closingWhileIdle(chunk)) this.#unsolicited(chunk.length);
       return;
     }
     let unsolicited = false;
@@ -421,6 +421,32 @@ export class Connection {
     this.#lastReply = reply;
     if (this.#logger) for (const line of replyWireLines(reply)) this.log("S", redactServerLine(line));
     waiter.resolve(reply);
+  }
+
+  /**
+   * A 421 while nothing is pending is the server closing the channel (RFC 5321 §3.8: an idle timeout, a
+   * shutdown), not a protocol violation: the connection fails with ECONNECTION, and the line is logged.
+   * True when `chunk` is such a reply.
+   */
+  #closingWhileIdle(chunk: Buffer): boolean {
+    let first: Reply | undefined;
+    try {
+      new ReplyParser().feed(chunk, (reply) => {
+        first = reply;
+        return true;
+      });
+    } catch {
+      return false;
+    }
+    if (first?.code !== 421) return false;
+    const reply = first;
+    if (this.#logger) for (const line of replyWireLines(reply)) this.log("S", line);
+    this.fail(
+      new SMTPError("ECONNECTION", `the server closed the idle connection: ${describeReply(reply)}`, {
+        temporary: true,
+      }),
+    );
+    return true;
   }
 
   #unsolicited(octets: number): void {

@@ -1,6 +1,7 @@
 // After a call fails or resolves false, what the caller sees explains it: the protocol violation itself
 // (not "the connection is closed"), and lastReply is the reply that caused the false.
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { describe, it } from "node:test";
 import { SMTP } from "../../src/index.js";
 import { rejectsWith } from "../helpers/assertions.js";
@@ -57,5 +58,26 @@ describe("replies that explain a failure", () => {
     assert.equal(await smtp.authenticate("u", "p"), false);
     assert.equal(smtp.lastReply?.code, 535);
     await server.done;
+  });
+});
+
+describe("a 421 while nothing is pending", () => {
+  it("is the server closing (ECONNECTION on the next call), not a protocol violation", async () => {
+    const server = await start([
+      { send: "220 test.example ESMTP\r\n" },
+      { expect: `EHLO ${NAME}`, reply: "250 test.example\r\n" },
+      { hold: "idle" },
+      { send: "421 4.4.2 idle too long, closing\r\n" },
+      { close: true },
+    ]);
+    const socket = await connectTo(server.port);
+    const smtp = new SMTP({ clientName: NAME });
+    await smtp.connect(socket);
+    const closed = once(socket, "close");
+    server.release("idle");
+    await closed;
+    const error = await rejectsWith(smtp.noop(), "ECONNECTION", "NOOP");
+    assert.match(error.message, /closed the idle connection: 421 4\.4\.2 idle too long/);
+    assert.equal(error.temporary, true);
   });
 });
