@@ -228,7 +228,10 @@ export function describeFailure(
   const raw = error instanceof Error ? error.message : String(error);
   let message = forTheCommandLine(raw.replace(/\s*[\r\n]+\s*/g, " / "));
   if (transcript) message = transcript.scrub(message);
-  const advice = lmtpAdvice(error, transcript) ?? ADVICE[exitCode];
+  const lmtp = lmtpAdvice(error, transcript);
+  // the library's advice for a refused hello is about the client name; for the wrong protocol it misleads
+  if (lmtp !== undefined) message = message.replace(/; use --client-name with .*$/, "");
+  const advice = lmtp ?? ADVICE[exitCode];
   const hasAdvice = /\b(use|check|set|pass|retry|raise|connect by)\b/i.test(message);
   // bad input is no failed stage: say what is wrong, as for the CLI's own usage errors
   let line =
@@ -254,6 +257,11 @@ function lmtpAdvice(error: unknown, transcript: Transcript | undefined): string 
   if (lhlo) return "the server did not take LHLO: drop --lmtp if it speaks SMTP";
   const saysLmtp = transcript.lines.some((l) => l.startsWith("S: ") && /\b(LMTP|LHLO)\b/i.test(l));
   if (saysLmtp) return "this server speaks LMTP: use --lmtp";
+  // HELO refused as an unknown command (500/502; a refused name is 501 or 550): not an SMTP server
+  const code = error.reply?.code;
+  if ((code === 500 || code === 502) && transcript.lines.some((l) => l.startsWith("C: HELO "))) {
+    return "the server knows neither EHLO nor HELO: if it is an LMTP server (Dovecot, Cyrus, port 24), use --lmtp";
+  }
   return undefined;
 }
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { BIN, CA_FILE, oneLine, smtpkit } from "../helpers/cli-runner.js";
 import { greetAndEhlo, type Step, scriptedServers } from "../helpers/script-server.js";
+import { dovecotLmtpUnavailableReason, startDovecotLmtp } from "../helpers/servers/dovecot-lmtp.js";
 
 const start = scriptedServers();
 const NAME = "client.example";
@@ -192,5 +193,23 @@ describe("smtpkit send: failures, --json and --lmtp", () => {
     assert.equal(lines.length, 2, run.stderr);
     assert.match(lines[0]!, /no greeting from port \d+ after 3 s; still waiting.*--security tls/);
     assert.match(lines[1]!, /greeting failed/);
+  });
+
+  it("Dovecot LMTP (a real server): without --lmtp the advice says so; with --lmtp it is delivered", {
+    skip: dovecotLmtpUnavailableReason() ?? false,
+  }, async () => {
+    const server = await startDovecotLmtp();
+    try {
+      const refused = await smtpkit(send(server.port, ["--security", "none", "--body", "x"]));
+      assert.equal(refused.code, 22, refused.stderr);
+      assert.match(oneLine(refused), /LMTP server .*use --lmtp/);
+      assert.doesNotMatch(refused.stderr, /--client-name/);
+      const run = await smtpkit(send(server.port, ["--security", "none", "--lmtp", "--body", "hi\n"]));
+      assert.equal(run.code, 0, run.stderr);
+      const [stored] = await server.waitForDelivery(1);
+      assert.match(stored?.message.toString("utf8") ?? "", /^Subject: hello$/m);
+    } finally {
+      await server.stop();
+    }
   });
 });
