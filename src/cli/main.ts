@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The smtpkit command: dispatch to a subcommand, print one line on stderr on failure, set the exit status.
 import { readFileSync } from "node:fs";
-import { CliError, describeFailure } from "./common.js";
+import { CliError, describeFailure, failureJson } from "./common.js";
 import { runDemo } from "./demo.js";
 import { EXIT, EXIT_HELP } from "./exit-codes.js";
 import { runProbe } from "./probe.js";
@@ -58,6 +58,8 @@ async function main(argv: string[]): Promise<number> {
     // usage and input errors, and anything unexpected; SMTP failures are reported by the subcommands
     const { line, exitCode } = describeFailure(command, error, undefined);
     process.stderr.write(`${line}\n`);
+    // a usage error found while reading the flags: --json still gets its error object
+    if (rest.includes("--json")) process.stdout.write(`${failureJson(error, line, exitCode)}\n`);
     if (!(error instanceof CliError) && process.env.SMTPKIT_DEBUG && error instanceof Error) {
       process.stderr.write(`${error.stack}\n`);
     }

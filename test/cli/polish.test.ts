@@ -122,6 +122,16 @@ describe("smtpkit send: failures, --json and --lmtp", () => {
     assert.match(oneLine(run), /no recipient accepted|550/);
   });
 
+  it("--json with a usage error found while reading the flags: the error object too (exit 64)", async () => {
+    const run = await smtpkit(["send", "--json", "--host", "127.0.0.1", "--no-such-flag"]);
+    assert.equal(run.code, 64, run.stderr);
+    const { error } = JSON.parse(run.stdout) as {
+      error: { code: string; exitStatus: number; message: string };
+    };
+    assert.deepEqual([error.code, error.exitStatus], ["EUSAGE", 64]);
+    assert.match(error.message, /no-such-flag/);
+  });
+
   it("a server that echoes the AUTH argument: not on stderr (--verbose) nor in the --json error", async () => {
     const password = "Tr0ub4dor&3-horse";
     const plain = b64(`\0alice\0${password}`);
