@@ -1,11 +1,11 @@
 // `smtpkit send`: one message from the command line.
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { sendMail } from "../api/send-mail.js";
 import { checkSendInput } from "../client/send.js";
 import { SMTPError } from "../errors.js";
 import { parseMailbox } from "../message/address.js";
 import type { Content, SendResult } from "../types.js";
+import { ACCOUNT_FLAGS, ACCOUNT_HELP, applyAccount, passwordFromSources } from "./account.js";
 import {
   AUTH_BY_NAME,
   CliError,
@@ -24,6 +24,7 @@ import {
   type Values,
 } from "./common.js";
 import { EXIT } from "./exit-codes.js";
+import { sendMailFor } from "./session.js";
 
 /** `smtpkit send --help`. */
 export const SEND_HELP = `smtpkit send: send one message
@@ -32,6 +33,7 @@ export const SEND_HELP = `smtpkit send: send one message
                [--client-name NAME] [--lmtp] [--user U [--password-env VAR | --password-file F] [--auth MECH]]
                --from A --to B [--to C] [--cc D] [--bcc E] --subject S
                [--body TEXT | --body-file F | (stdin)] [--verbose] [--json]
+               [--account NAME] [--config FILE] [--password-command CMD]
 
 ${CONNECTION_HELP}
   --user U               authenticate as U (after TLS; never in clear)
@@ -43,6 +45,7 @@ ${CONNECTION_HELP}
   --to, --cc, --bcc      recipients; repeat for more (Bcc appears in no header)
   --subject S            the subject (may be empty: --subject "")
   --body TEXT | --body-file F    the body (plain text, or a ready MIME message); else read from stdin
+${ACCOUNT_HELP}
 
 There is no --password: a password in the argument list is visible to every user of the machine (ps).`;
 
@@ -59,6 +62,7 @@ const SEND_FLAGS = {
   subject: { type: "string" },
   body: { type: "string" },
   "body-file": { type: "string" },
+  ...ACCOUNT_FLAGS,
 } as const;
 
 /** Runs `smtpkit send`; resolves with the exit status. */
@@ -73,6 +77,7 @@ export async function runSend(argv: string[]): Promise<number> {
   let transcript: Transcript | undefined;
   let body: { content: Content; close(): Promise<void> } | undefined;
   try {
+    const account = applyAccount(values); // --account/--config fill the flags not given
     const options = connectionOptions(values, process.stderr);
     const mail = mailOf(values);
     const user = str(values, "user");
@@ -85,12 +90,15 @@ export async function runSend(argv: string[]): Promise<number> {
     }
     // a --body-file that cannot be read is exit 66 before the password prompt; stdin is read after it
     if (str(values, "body-file") !== undefined) body = await openBody(values);
-    const password = user === undefined ? undefined : await readPassword(values);
+    const password =
+      user === undefined
+        ? undefined
+        : ((await passwordFromSources(values, account, user, options.host)) ?? (await readPassword(values)));
     transcript = new Transcript(values.verbose === true ? process.stderr : undefined, [password]);
     body ??= await openBody(values);
     const cancelHint = hintOnSilence(transcript, options, process.stderr);
     try {
-      const result = await sendMail({
+      const result = await sendMailFor(account)({
         ...options,
         auth:
           user === undefined || password === undefined
