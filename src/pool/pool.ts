@@ -8,7 +8,7 @@ import { inputError, SMTPError } from "../errors.js";
 import type { Content, Reply, SendResult } from "../types.js";
 import { JobQueue } from "./job-queue.js";
 import { RateLimiter } from "./rate-limiter.js";
-import { checkMail, checkRaw, type PoolMail, sendMailOn, sendRawOn } from "./send-mail-on.js";
+import { checkMail, checkRaw, type PoolMail, sendMailOn, sendRawOn, watchContent } from "./send-mail-on.js";
 import { Throttle } from "./throttle.js";
 import type { Pool, PoolOptions, PoolStats } from "./types.js";
 import { endsConnection, isThrottleReply, throttlesAfterData, type Verdict, verdictFor } from "./verdict.js";
@@ -35,6 +35,8 @@ const MAX_RECONNECT_MS = 5_000;
 interface Job {
   readonly seq: number;
   readonly send: (smtp: SMTP) => Promise<SendResult>;
+  /** Whether it can be sent again in full (a stream already read cannot). */
+  readonly replayable: () => boolean;
   readonly resolve: (result: SendResult) => void;
   readonly reject: (error: unknown) => void;
   /** The one retry is used. */
@@ -134,7 +136,16 @@ class SMTPPool implements Pool {
   sendMail(mail: PoolMail): Promise<SendResult> {
     return this.#submit(
       () => checkMail(mail),
-      (smtp) => sendMailOn(smtp, mail),
+      () => {
+        const body = mail.content ?? mail.text;
+        if (body === undefined) return { send: (smtp) => sendMailOn(smtp, mail), replayable: () => true };
+        const watched = watchContent(body);
+        const sent =
+          mail.content === undefined
+            ? { ...mail, text: watched.content }
+            : { ...mail, content: watched.content };
+        return { send: (smtp) => sendMailOn(smtp, sent), replayable: watched.replayable };
+      },
     );
   }
 
@@ -146,7 +157,13 @@ class SMTPPool implements Pool {
   ): Promise<SendResult> {
     return this.#submit(
       () => checkRaw(fromAddr, recipients, message),
-      (smtp) => sendRawOn(smtp, fromAddr, recipients, message, options),
+      () => {
+        const watched = watchContent(message);
+        return {
+          send: (smtp) => sendRawOn(smtp, fromAddr, recipients, watched.content, options),
+          replayable: watched.replayable,
+        };
+      },
     );
   }
 
@@ -177,7 +194,7 @@ class SMTPPool implements Pool {
 
   // ---- submission ----
 
-  #submit(check: () => void, send: (smtp: SMTP) => Promise<SendResult>): Promise<SendResult> {
+  #submit(check: () => void, prepare: () => Pick<Job, "send" | "replayable">): Promise<SendResult> {
     if (this.#state !== "open") {
       return Promise.reject(
         new SMTPError("EABORT", `the pool is ${this.#state === "closing" ? "closing" : "destroyed"}`, {
@@ -202,7 +219,7 @@ class SMTPPool implements Pool {
       );
     }
     return new Promise<SendResult>((resolve, reject) => {
-      this.#queue.push({ seq: this.#seq++, send, resolve, reject, retried: false });
+      this.#queue.push({ seq: this.#seq++, ...prepare(), resolve, reject, retried: false });
       this.#schedule();
     });
   }
@@ -382,14 +399,18 @@ class SMTPPool implements Pool {
       }
     }
     const now = performance.now();
+    if (verdict === "throttled" || throttlesAfterData(error)) {
+      this.#counts.throttled++;
+      this.#throttle.throttled(now);
+    }
+    // a stream already read cannot be sent again whole: its failure is reported
+    if (verdict !== "report" && !job.replayable()) verdict = "report";
     switch (verdict) {
       case "throttled":
-        this.#counts.throttled++;
-        this.#throttle.throttled(now);
         job.throttledAt ??= now;
         job.throttleError = error;
-        if (now - job.throttledAt >= this.#throttleTimeout) this.#fail(job, error);
-        else this.#putBack(job);
+        if (now - job.throttledAt >= this.#throttleTimeout) break;
+        this.#putBack(job);
         return;
       case "requeue":
         this.#putBack(job);
@@ -400,10 +421,6 @@ class SMTPPool implements Pool {
         this.#putBack(job);
         return;
       case "report":
-        if (throttlesAfterData(error)) {
-          this.#counts.throttled++;
-          this.#throttle.throttled(now);
-        }
         break;
     }
     this.#fail(job, error);

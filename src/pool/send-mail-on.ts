@@ -75,6 +75,35 @@ export function checkMail(mail: PoolMail): void {
   checkContent(mail.content ?? mail.text ?? "");
 }
 
+/** Content as the pool sends it, and whether it could be sent again in full. */
+export interface WatchedContent {
+  content: Content;
+  /** True while the content can still be sent whole: in memory, or a stream nobody has started reading. */
+  replayable(): boolean;
+}
+
+/**
+ * Watches a stream so the pool knows whether it was read (a message whose stream was read cannot be sent
+ * again: the bytes are gone). Releasing the watched source still destroys the stream.
+ */
+export function watchContent(content: Content): WatchedContent {
+  if (typeof content === "string" || content instanceof Uint8Array)
+    return { content, replayable: () => true };
+  if (content !== null && typeof content === "object" && Symbol.asyncIterator in content) {
+    const source = content as AsyncIterable<Uint8Array | string> & { destroy?: () => void };
+    let started = false;
+    const watched = {
+      [Symbol.asyncIterator]: () => {
+        started = true;
+        return source[Symbol.asyncIterator]();
+      },
+      destroy: () => source.destroy?.(),
+    };
+    return { content: watched, replayable: () => !started };
+  }
+  return { content, replayable: () => false }; // an old-style stream: never sent twice
+}
+
 /** sendRaw's checks before queueing: the envelope and the content's type. */
 export function checkRaw(fromAddr: string, recipients: string[], message: Content): void {
   if (!Array.isArray(recipients)) throw inputError("recipients must be an array");

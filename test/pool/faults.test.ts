@@ -2,6 +2,7 @@
 // limits, lost connections after the data, greylisting, unreachable servers (API.md §6).
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
+import { Readable } from "node:stream";
 import { describe, test } from "node:test";
 import type { SMTPError } from "../../src/errors.js";
 import { createPool } from "../../src/pool/pool.js";
@@ -220,5 +221,39 @@ describe("pool faults", () => {
     assert.equal(errors[0]!.deliveryUnknown, true);
     assert.ok(errors.slice(1).every((e) => !e.deliveryUnknown));
     assert.equal(pool.stats.queued, 0);
+  });
+
+  test("a stream never read goes again whole after a throttle; one lost while being written is reported, not resent", async () => {
+    let mails = 0;
+    let datas = 0;
+    const server = await startRelayServer({
+      mail: () => (++mails === 1 ? { close: true, reply: "421 4.7.0 slow down" } : "250 2.1.0 OK"),
+      data: (s) => {
+        // the second message's connection dies while its content is being written
+        if (++datas === 2) setTimeout(() => s.socket.destroy(), 30);
+        return "354 go on";
+      },
+    });
+    const pool = poolFor(server, { maxConnections: 1 });
+    const lines = (n: number) =>
+      Array.from({ length: n }, (_, i) => Buffer.from(`line ${i} of a streamed body\r\n`));
+    const first = await pool.sendMail({ ...mail(1), text: Readable.from(lines(50)) });
+    assert.equal(first.accepted.length, 1);
+    assert.match(server.delivered[0]!.data, /line 49 of a streamed body/);
+    const slow = Readable.from(
+      (async function* () {
+        for (const line of lines(100)) {
+          await sleep(2);
+          yield line;
+        }
+      })(),
+    );
+    const error = (await pool.sendMail({ ...mail(2), text: slow }).catch((e: unknown) => e)) as SMTPError;
+    await pool.close();
+    assert.equal(error.code, "ECONNECTION");
+    assert.equal(error.stage, "DATA");
+    assert.equal(error.deliveryUnknown, false);
+    // the 421'd try, the good one, and the one that died: never a fourth
+    assert.equal(server.mails.length, 3);
   });
 });

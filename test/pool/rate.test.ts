@@ -146,7 +146,7 @@ describe("what the pool does with a failure", () => {
   });
   const error = (code: SMTPError["code"], stage: SMTPError["stage"], r?: Reply, deliveryUnknown = false) =>
     new SMTPError(code, "x", { stage, reply: r, deliveryUnknown });
-  const cases: [string, SMTPError, boolean, string][] = [
+  const cases: [string, SMTPError, boolean, string, Reply?][] = [
     ["421 at MAIL", error("ECONNECTION", "MAIL", reply(421, "4.7.0")), false, "throttled"],
     ["454 at DATA", error("EMESSAGE", "DATA", reply(454, "4.7.0")), false, "throttled"],
     ["451 4.7.1 at MAIL", error("EENVELOPE", "MAIL", reply(451, "4.7.1")), false, "throttled"],
@@ -155,7 +155,10 @@ describe("what the pool does with a failure", () => {
     ["lost at RCPT", error("ECONNECTION", "RCPT"), false, "retry"],
     ["lost waiting for 354", error("ECONNECTION", "DATA"), false, "retry"],
     ["timeout at MAIL", error("ETIMEDOUT", "MAIL"), false, "retry"],
-    ["timeout at DATA (maybe writing)", error("ETIMEDOUT", "DATA"), false, "report"],
+    ["timeout waiting for 354", error("ETIMEDOUT", "DATA"), false, "retry", reply(250)],
+    ["timeout while writing (after the 354)", error("ETIMEDOUT", "DATA"), false, "report", reply(354)],
+    ["lost while writing (after the 354)", error("ECONNECTION", "DATA"), false, "report", reply(354)],
+    ["lost in BDAT", error("ECONNECTION", "BDAT"), false, "report"],
     ["lost while writing (no stage)", error("ECONNECTION", undefined), false, "report"],
     ["lost after the dot", error("ECONNECTION", "END", undefined, true), false, "report"],
     ["421 after the dot", error("ECONNECTION", "END", reply(421)), false, "report"],
@@ -167,8 +170,8 @@ describe("what the pool does with a failure", () => {
     ["aborted", error("EABORT", "MAIL"), false, "report"],
     ["bad input", error("EINPUT", "MAIL"), false, "report"],
   ];
-  for (const [name, e, idle, expected] of cases) {
-    test(`${name}: ${expected}`, () => assert.equal(verdictFor(e, idle), expected));
+  for (const [name, e, idle, expected, last] of cases) {
+    test(`${name}: ${expected}`, () => assert.equal(verdictFor(e, idle, last), expected));
   }
   test("a connection closed after a 421 answered MAIL (error at RCPT): throttled", () => {
     assert.equal(verdictFor(error("ECONNECTION", "RCPT"), false, reply(421, "4.7.0")), "throttled");
