@@ -67,7 +67,6 @@ export function createPool(options: PoolOptions): Pool {
 
 class SMTPPool implements Pool {
   readonly #connectOptions: ConnectOptions;
-  readonly #maxConnections: number;
   /** maxMessagesPerConnection, or less once a server showed a smaller per-session limit. */
   #perConnection: number;
   readonly #idleTimeout: number;
@@ -75,6 +74,12 @@ class SMTPPool implements Pool {
   readonly #connectTimeout: number;
   readonly #maxQueued: number;
   readonly #limiter: RateLimiter | undefined;
+  /**
+   * Messages in flight per connection: DEPTH, or 1 under a rate limit — then a message's envelope is
+   * written the moment it starts (never held behind another message's data), so the server counts the
+   * starts the limiter counted.
+   */
+  readonly #depth: number;
   readonly #throttle: Throttle;
   readonly #abort = new AbortController();
   readonly #queue = new JobQueue<Job>();
@@ -90,6 +95,8 @@ class SMTPPool implements Pool {
   #reconnectDelay = FIRST_RECONNECT_MS;
   #throttledQueued = 0;
   #state: "open" | "closing" | "destroyed" = "open";
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => this.destroy();
   #closed: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
 
@@ -110,7 +117,6 @@ class SMTPPool implements Pool {
     positiveNumber(throttleTimeout, "throttleTimeout");
     if (!(maxQueued === Number.POSITIVE_INFINITY || (Number.isInteger(maxQueued) && maxQueued >= 0)))
       throw inputError("maxQueued must be a whole number ≥ 0");
-    this.#maxConnections = maxConnections;
     this.#perConnection = maxMessagesPerConnection;
     this.#idleTimeout = idleTimeout;
     this.#throttleTimeout = throttleTimeout;
@@ -118,9 +124,12 @@ class SMTPPool implements Pool {
     this.#connectTimeout = connectOptions.connectTimeout ?? DEFAULTS.connectTimeout;
     this.#limiter = rateLimit === undefined ? undefined : new RateLimiter(rateLimit, performance.now());
     this.#throttle = new Throttle(maxConnections);
+    this.#depth = this.#limiter === undefined ? DEPTH : 1;
     const signal = options.signal;
     if (signal?.aborted) this.#abort.abort(signal.reason);
-    signal?.addEventListener("abort", () => this.destroy(), { once: true });
+    // the caller's signal destroys the pool; the listener goes when the pool is done
+    signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#signal = signal;
     this.#connectOptions = {
       ...connectOptions,
       signal: signal ? AbortSignal.any([signal, this.#abort.signal]) : this.#abort.signal,
@@ -189,6 +198,7 @@ class SMTPPool implements Pool {
     this.#slots.clear();
     // every socket goes; messages in flight reject with their own outcome (EABORT at their stage)
     this.#abort.abort(error);
+    this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#resolveClosed?.();
   }
 
@@ -257,7 +267,7 @@ class SMTPPool implements Pool {
   #pickSlot(): Slot | undefined {
     let best: Slot | undefined;
     for (const slot of this.#slots) {
-      if (slot.smtp === undefined || slot.retiring || slot.inFlight >= DEPTH) continue;
+      if (slot.smtp === undefined || slot.retiring || slot.inFlight >= this.#depth) continue;
       if (best === undefined || slot.inFlight < best.inFlight) best = slot;
     }
     return best;
@@ -266,7 +276,7 @@ class SMTPPool implements Pool {
   /** Opens connections while the queue needs more room than the open ones have. Returns ms until a retry may open one. */
   #openAsNeeded(now: number): number {
     let room = 0;
-    for (const slot of this.#slots) if (!slot.retiring) room += DEPTH - slot.inFlight;
+    for (const slot of this.#slots) if (!slot.retiring) room += this.#depth - slot.inFlight;
     let missing = this.#queue.length - room;
     while (missing > 0 && this.#slots.size < this.#throttle.cap) {
       if (this.#unreachableSince !== undefined) {
@@ -277,7 +287,7 @@ class SMTPPool implements Pool {
         return Number.POSITIVE_INFINITY;
       }
       this.#open(now);
-      missing -= DEPTH;
+      missing -= this.#depth;
     }
     return Number.POSITIVE_INFINITY;
   }
@@ -529,6 +539,7 @@ class SMTPPool implements Pool {
     }
     for (const slot of [...this.#slots]) this.#retire(slot);
     this.#clearWake();
+    this.#signal?.removeEventListener("abort", this.#onAbort);
     const resolve = this.#resolveClosed;
     this.#resolveClosed = undefined;
     if (resolve) void Promise.all([...this.#closing]).then(() => resolve());

@@ -8,6 +8,7 @@ import { RateLimiter } from "../../src/pool/rate-limiter.js";
 import { SUCCESS_RUN, Throttle } from "../../src/pool/throttle.js";
 import { verdictFor } from "../../src/pool/verdict.js";
 import type { Reply } from "../../src/types.js";
+import { startRelayProcess } from "./relay-child.js";
 import { startRelayServer } from "./relay-server.js";
 
 const mail = (i: number) => ({
@@ -30,27 +31,34 @@ function busiestWindow(times: number[], windowMs: number): number {
 
 describe("rate limit", () => {
   test("200 per 1000 ms over 4 connections: no 1-second window at the server holds more than 200", async () => {
-    const server = await startRelayServer();
-    const pool = createPool({
-      host: "127.0.0.1",
-      port: server.port,
-      security: "none",
-      maxConnections: 4,
-      rateLimit: { messages: 200, perMs: 1000 },
-    });
-    await Promise.all(Array.from({ length: 600 }, (_, i) => pool.sendMail(mail(i))));
-    await pool.close();
-    const times = server.mails.map((m) => m.at).sort((a, b) => a - b);
-    assert.equal(times.length, 600);
-    assert.ok(new Set(server.mails.map((m) => m.session)).size > 1, "one connection only?");
-    const most = busiestWindow(times, 1000);
-    const rate = ((times.length - 1) / (times.at(-1)! - times[0]!)) * 1000;
-    console.log(
-      `# rate limit 200/s: busiest 1-s window at the server ${most}, achieved ${rate.toFixed(1)} msgs/s`,
-    );
-    assert.ok(most <= 200, `${most} messages in one second`);
-    // the schedule is 196/s (2% slack); a late timer on a loaded machine loses a little of it
-    assert.ok(rate >= 150, `only ${rate.toFixed(1)} msgs/s`);
+    // the server in its own process: its clock is not held up by the client's event loop
+    const server = await startRelayProcess();
+    try {
+      const pool = createPool({
+        host: "127.0.0.1",
+        port: server.port,
+        security: "none",
+        maxConnections: 4,
+        rateLimit: { messages: 200, perMs: 1000 },
+      });
+      await Promise.all(Array.from({ length: 600 }, (_, i) => pool.sendMail(mail(i))));
+      await pool.close();
+      const mails = await server.mails();
+      const times = mails.map((m) => m.at).sort((a, b) => a - b);
+      assert.equal(times.length, 600);
+      assert.ok(new Set(mails.map((m) => m.session)).size > 1, "one connection only?");
+      const most = busiestWindow(times, 1000);
+      const rate = ((times.length - 1) / (times.at(-1)! - times[0]!)) * 1000;
+      console.log(
+        `# rate limit 200/s: busiest 1-s window at the server ${most}, achieved ${rate.toFixed(1)} msgs/s`,
+      );
+      assert.ok(most <= 200, `${most} messages in one second`);
+      // the schedule is 182/s (10% slack); on a loaded machine (one message in flight per connection
+      // under a rate limit, each a round trip or two of busy event loops) it may reach less
+      assert.ok(rate >= 120, `only ${rate.toFixed(1)} msgs/s`);
+    } finally {
+      server.stop();
+    }
   });
 
   test("burst: the first 1 + burst messages start at once, the next ones one interval apart", async () => {
@@ -65,9 +73,9 @@ describe("rate limit", () => {
     await Promise.all(Array.from({ length: 8 }, (_, i) => pool.sendMail(mail(i))));
     await pool.close();
     const times = server.mails.map((m) => m.at).sort((a, b) => a - b);
-    // without the burst the 6th would come 5 intervals (510 ms) after the first
+    // without the burst the 6th would come 5 intervals (550 ms) after the first
     assert.ok(times[5]! - times[0]! < 80, `the burst of 6 took ${times[5]! - times[0]!} ms`);
-    // two intervals (204 ms) for the 7th and 8th, less the late-timer allowance and the server's view
+    // two intervals (220 ms) for the 7th and 8th, less what a late timer may catch up and the server's view
     assert.ok(times[7]! - times[0]! >= 150, `the 8th started ${times[7]! - times[0]!} ms after the first`);
   });
 
@@ -75,11 +83,11 @@ describe("rate limit", () => {
     const limiter = new RateLimiter({ messages: 10, perMs: 1000, burst: 5 }, 0);
     for (let i = 0; i < 6; i++) assert.equal(limiter.take(0), true);
     assert.equal(limiter.take(0), false);
-    assert.equal(limiter.wait(0), 102); // (1000 ms + 2% slack) / 10
-    assert.equal(limiter.take(101), false);
-    assert.equal(limiter.take(102), true);
-    assert.equal(limiter.take(102), false);
-    assert.equal(limiter.wait(102), 102);
+    assert.equal(limiter.wait(0), 110); // (1000 ms + 10% slack) / 10
+    assert.equal(limiter.take(109), false);
+    assert.equal(limiter.take(110), true);
+    assert.equal(limiter.take(110), false);
+    assert.equal(limiter.wait(110), 110);
   });
 
   test("the bucket on a synthetic clock: never more than messages + burst starts in any window", () => {
@@ -101,7 +109,8 @@ describe("rate limit", () => {
       }
       assert.ok(busiestWindow(starts, perMs) <= messages + burst, `${messages}/${perMs}+${burst}`);
       const rate = ((starts.length - 1) / (starts.at(-1)! - starts[0]!)) * perMs;
-      assert.ok(rate >= messages * 0.95, `${messages}/${perMs}: ${rate}`);
+      // the schedule is messages per (perMs + 10%), about 0.91 of the limit
+      assert.ok(rate >= messages * 0.85, `${messages}/${perMs}: ${rate}`);
     }
   });
 

@@ -60,8 +60,8 @@ export interface RelayServer {
 
 const OK = "250 2.0.0 OK";
 
-/** Starts a server; closed when the test file ends. */
-export async function startRelayServer(hooks: Hooks = {}): Promise<RelayServer> {
+/** Starts a server; closed when the test file ends (unless `closeAfterTests` is false: a child process). */
+export async function startRelayServer(hooks: Hooks = {}, closeAfterTests = true): Promise<RelayServer> {
   const sessions: Session[] = [];
   const delivered: Delivered[] = [];
   const received: Delivered[] = [];
@@ -92,7 +92,7 @@ export async function startRelayServer(hooks: Hooks = {}): Promise<RelayServer> 
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   } as RelayServer;
-  after(() => relay.close());
+  if (closeAfterTests) after(() => relay.close());
   return relay;
 }
 
