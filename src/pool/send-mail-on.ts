@@ -111,7 +111,38 @@ export function checkRaw(fromAddr: string, recipients: string[], message: Conten
   checkContent(message);
 }
 
-/** Runs the mail as one transaction on `smtp`. */
+/** How the pool sends one message, and whether it could send it again in full. */
+export interface Sender {
+  send(smtp: SMTP): Promise<SendResult>;
+  /** False once a content stream was read (its bytes are gone). */
+  replayable(): boolean;
+}
+
+/** A mail's sender: its body watched when it is a stream. */
+export function mailSender(mail: PoolMail): Sender {
+  const body = mail.content ?? mail.text;
+  if (body === undefined) return { send: (smtp) => sendMailOn(smtp, mail), replayable: () => true };
+  const watched = watchContent(body);
+  const sent =
+    mail.content === undefined ? { ...mail, text: watched.content } : { ...mail, content: watched.content };
+  return { send: (smtp) => sendMailOn(smtp, sent), replayable: watched.replayable };
+}
+
+/** A raw message's sender. */
+export function rawSender(
+  fromAddr: string,
+  recipients: string[],
+  message: Content,
+  options: RawSendOptions | undefined,
+): Sender {
+  const watched = watchContent(message);
+  return {
+    send: (smtp) => smtp.sendRaw(fromAddr, recipients, watched.content, options),
+    replayable: watched.replayable,
+  };
+}
+
+/** Runs the mail as one transaction on `smtp` (becomes smtp.sendMail(mail) once composeMail is merged). */
 export function sendMailOn(smtp: SMTP, mail: PoolMail): Promise<SendResult> {
   const headers =
     mail.headers === undefined
@@ -131,17 +162,6 @@ export function sendMailOn(smtp: SMTP, mail: PoolMail): Promise<SendResult> {
     body,
     options,
   );
-}
-
-/** Runs a raw message as one transaction on `smtp`. */
-export function sendRawOn(
-  smtp: SMTP,
-  fromAddr: string,
-  recipients: string[],
-  message: Content,
-  options: RawSendOptions | undefined,
-): Promise<SendResult> {
-  return smtp.sendRaw(fromAddr, recipients, message, options);
 }
 
 function checkEnvelope(from: string, recipients: string[]): void {
