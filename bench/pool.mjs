@@ -5,7 +5,7 @@
 // 1 KiB, 1 recipient, 4 connections; every message of a run submitted at once. Loopback (direct, and a
 // separate pass through a non-delaying relay to count round trips) and 20 ms RTT (bench/lib/relay.mjs).
 // Each client runs in its own process; runs alternate between the clients; the table shows medians.
-import { fork } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
@@ -15,6 +15,7 @@ import { disarmWatchdog, serversUnavailableReason, startSmtpSink } from "./lib/s
 
 const WORKER = fileURLToPath(new URL("pool-client.mjs", import.meta.url));
 const README = fileURLToPath(new URL("README.md", import.meta.url));
+const BIOME = fileURLToPath(new URL("../node_modules/.bin/biome", import.meta.url));
 const { values: opts } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
@@ -163,6 +164,8 @@ async function main() {
       const j = readme.indexOf(end);
       if (i < 0 || j < 0) throw new Error("bench/README.md has no pool-table markers");
       writeFileSync(README, `${readme.slice(0, i + start.length)}\n${table}\n${readme.slice(j)}`);
+      // the table as Biome formats markdown (npm run lint checks it)
+      execFileSync(BIOME, ["format", "--write", README], { stdio: "ignore" });
     }
   } finally {
     await sink.stop();
