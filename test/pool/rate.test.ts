@@ -53,9 +53,8 @@ describe("rate limit", () => {
         `# rate limit 200/s: busiest 1-s window at the server ${most}, achieved ${rate.toFixed(1)} msgs/s`,
       );
       assert.ok(most <= 200, `${most} messages in one second`);
-      // the schedule is 182/s (10% slack); on a loaded machine (one message in flight per connection
-      // under a rate limit, each a round trip or two of busy event loops) it may reach less
-      assert.ok(rate >= 120, `only ${rate.toFixed(1)} msgs/s`);
+      // How close to the limit it gets (182/s on schedule) depends on how busy the machine is; that the
+      // limiter is not stricter than it should be is checked on a synthetic clock below.
     } finally {
       server.stop();
     }
