@@ -157,12 +157,18 @@ export class Transcript {
   readonly lines: string[] = [];
   tlsUp = false;
   readonly #echo: NodeJS.WritableStream | undefined;
-  readonly #secrets: string[];
+  readonly #secrets: string[] = [];
 
   constructor(echo: NodeJS.WritableStream | undefined, secrets: (string | undefined)[] = []) {
     this.#echo = echo;
+    for (const secret of secrets) this.addSecret(secret);
+  }
+
+  /** Scrubs `secret` from every line from now on (e.g. an access token fetched during the session). */
+  addSecret(secret: string | undefined): void {
     // very short secrets would scrub ordinary text; the library's redaction covers them
-    this.#secrets = secrets.filter((s): s is string => typeof s === "string" && s.length >= 4);
+    if (typeof secret === "string" && secret.length >= 4 && !this.#secrets.includes(secret))
+      this.#secrets.push(secret);
   }
 
   readonly logger = (entry: TranscriptEntry): void => {

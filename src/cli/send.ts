@@ -1,8 +1,17 @@
 // `smtpkit send`: one message from the command line.
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { sendMail } from "../api/send-mail.js";
+import type { ConnectOptions } from "../api/connect.js";
+import { SMTP } from "../client/smtp.js";
+import { SMTPError } from "../errors.js";
 import type { Content, SendResult } from "../types.js";
+import {
+  ACCOUNT_FLAGS,
+  ACCOUNT_HELP,
+  type AccountUse,
+  applyAccount,
+  passwordFromSources,
+} from "./account.js";
 import {
   AUTH_BY_NAME,
   CliError,
@@ -18,11 +27,15 @@ import {
   Transcript,
 } from "./common.js";
 import { EXIT } from "./exit-codes.js";
+import { hasOAuth2Flags, OAUTH2_FLAGS, OAUTH2_HELP, oauth2FromFlags } from "./oauth2-flags.js";
+import { passwordFromCommand } from "./secrets.js";
+import { sendMailFor } from "./session.js";
 
 /** `smtpkit send --help`. */
 export const SEND_HELP = `smtpkit send: send one message
 
-  smtpkit send --host H [--port P] [--security MODE] [--user U [--password-env VAR | --password-file F]]
+  smtpkit send --host H [--port P] [--security MODE]
+               [--user U [--password-env VAR | --password-file F | --password-command CMD | --oauth2-...]]
                [--auth MECH] --from A --to B [--to C] [--cc D] [--bcc E] --subject S
                [--body TEXT | --body-file F | (stdin)]
 
@@ -30,12 +43,17 @@ ${CONNECTION_HELP}
   --user U               authenticate as U (after TLS; never in clear)
   --password-env VAR     the password is in environment variable VAR
   --password-file F      the password is the first line of file F
-                         (neither: a prompt without echo when stdin is a terminal)
+  --password-command CMD the password is the first line CMD prints (run by /bin/sh, as msmtp's
+                         passwordeval); with --auth xoauth2|oauthbearer it prints an access token, and it
+                         is run again when the server refuses the token
+                         (none of these: a prompt without echo when stdin is a terminal)
+${OAUTH2_HELP}
   --auth MECH            ${[...AUTH_BY_NAME.keys()].join(" | ").toLowerCase()} (default: the strongest offered)
   --from A               sender, also the envelope sender (MAIL FROM)
   --to, --cc, --bcc      recipients; repeat for more (Bcc appears in no header)
   --subject S
   --body TEXT | --body-file F    the body (plain text, or a ready MIME message); else read from stdin
+${ACCOUNT_HELP}
 
 There is no --password: a password in the argument list is visible to every user of the machine (ps).`;
 
@@ -44,6 +62,7 @@ const SEND_FLAGS = {
   user: { type: "string" },
   "password-env": { type: "string" },
   "password-file": { type: "string" },
+  ...OAUTH2_FLAGS,
   auth: { type: "string" },
   from: { type: "string" },
   to: { type: "string", multiple: true },
@@ -52,6 +71,7 @@ const SEND_FLAGS = {
   subject: { type: "string" },
   body: { type: "string" },
   "body-file": { type: "string" },
+  ...ACCOUNT_FLAGS,
 } as const;
 
 /** Runs `smtpkit send`; resolves with the exit status. */
@@ -62,6 +82,7 @@ export async function runSend(argv: string[]): Promise<number> {
     process.stdout.write(`${SEND_HELP}\n`);
     return EXIT.OK;
   }
+  const account = applyAccount(values); // --account/--config fill the flags not given
   const options = connectionOptions(values, process.stderr);
   const from = required(values, "from");
   const subject = required(values, "subject");
@@ -72,22 +93,38 @@ export async function runSend(argv: string[]): Promise<number> {
     throw new CliError(EXIT.USAGE, "give at least one --to, --cc or --bcc");
   const user = str(values, "user");
   const authType = mechanismOf(str(values, "auth"));
-  if (user === undefined && (values["password-env"] || values["password-file"] || authType !== undefined)) {
-    throw new CliError(EXIT.USAGE, "--password-env, --password-file and --auth need --user");
+  const secretSources = ["password-env", "password-file", "password-command"].filter(
+    (f) => values[f] !== undefined,
+  );
+  if (hasOAuth2Flags(values)) secretSources.push("--oauth2-*");
+  if (user === undefined && (secretSources.length > 0 || authType !== undefined)) {
+    throw new CliError(
+      EXIT.USAGE,
+      "--password-env, --password-file, --password-command, --oauth2-* and --auth need --user",
+    );
   }
+  if (secretSources.length > 1)
+    throw new CliError(
+      EXIT.USAGE,
+      `give one of --password-env, --password-file, --password-command or --oauth2-*`,
+    );
   if (str(values, "body") !== undefined && str(values, "body-file") !== undefined) {
     throw new CliError(EXIT.USAGE, "give --body or --body-file, not both");
   }
-  const password = user === undefined ? undefined : await readPassword(values);
-  const transcript = new Transcript(values.verbose === true ? process.stderr : undefined, [password]);
+  const transcript = new Transcript(values.verbose === true ? process.stderr : undefined);
+  const auth =
+    user === undefined
+      ? undefined
+      : await credentials(
+          values,
+          { username: user, type: authType, account, host: options.host },
+          transcript,
+        );
   const body = await openBody(values);
   try {
-    const result = await sendMail({
+    const result = await sendMailFor(account)({
       ...options,
-      auth:
-        user === undefined || password === undefined
-          ? undefined
-          : { username: user, password, type: authType },
+      auth,
       logger: transcript.logger,
       from,
       to,
@@ -98,7 +135,9 @@ export async function runSend(argv: string[]): Promise<number> {
     });
     printResult(result, values.json === true);
     return EXIT.OK;
-  } catch (error) {
+  } catch (thrown) {
+    // a --password-command that failed while the library asked it for a token is reported as itself
+    const error = thrown instanceof SMTPError && thrown.cause instanceof CliError ? thrown.cause : thrown;
     const { line, exitCode } = describeFailure("send", error, transcript);
     process.stderr.write(`${line}\n`);
     return exitCode;
@@ -125,6 +164,80 @@ function refusePasswordFlag(argv: string[]): void {
       );
     }
   }
+}
+
+/** Who authenticates, and where the secret may come from besides the flags. */
+interface Login {
+  username: string;
+  type: number | undefined;
+  account: AccountUse | undefined;
+  host: string;
+}
+
+/**
+ * The credentials the flags (or the account) describe; every secret is also given to the transcript to
+ * scrub. With --auth xoauth2|oauthbearer a password command (--password-command, or the account's
+ * passwordeval) prints an access token, and is run again when the server refuses one.
+ */
+async function credentials(
+  values: Record<string, unknown>,
+  { username, type, account, host }: Login,
+  transcript: Transcript,
+): Promise<ConnectOptions["auth"]> {
+  const tokenMechanism = type === SMTP.AUTH_XOAUTH2 || type === SMTP.AUTH_OAUTHBEARER;
+  if (hasOAuth2Flags(values as Parameters<typeof hasOAuth2Flags>[0])) {
+    if (type !== undefined && !tokenMechanism)
+      throw new CliError(
+        EXIT.USAGE,
+        "--oauth2-* sends a token: use --auth xoauth2 or oauthbearer, or leave --auth out",
+      );
+    const oauth2 = oauth2FromFlags(values as Parameters<typeof oauth2FromFlags>[0], () =>
+      process.stderr.write(
+        "smtpkit: the token endpoint rotated the refresh token; the one you gave may stop working " +
+          "(the new one is not printed: sign in again when it does)\n",
+      ),
+    );
+    transcript.addSecret(oauth2.clientSecret);
+    transcript.addSecret(oauth2.refreshToken);
+    const onToken = oauth2.onToken;
+    oauth2.onToken = (token) => {
+      transcript.addSecret(token.accessToken);
+      transcript.addSecret(token.refreshToken);
+      onToken?.(token);
+    };
+    return { username, type, oauth2 };
+  }
+  const tokenCommand = tokenMechanism ? tokenCommandOf(values, account) : undefined;
+  if (tokenCommand !== undefined) {
+    // called when a token is needed, and again when the server refuses one (the command may refresh it)
+    const accessToken = async (): Promise<string> => {
+      const token = await passwordFromCommand(tokenCommand.command, tokenCommand.source);
+      transcript.addSecret(token);
+      return token;
+    };
+    return { username, type, accessToken };
+  }
+  const password =
+    (await passwordFromSources(
+      values as Parameters<typeof passwordFromSources>[0],
+      account,
+      username,
+      host,
+    )) ?? (await readPassword(values));
+  transcript.addSecret(password);
+  return { username, password, type };
+}
+
+/** The command that prints an access token: --password-command, else the account's passwordeval. */
+function tokenCommandOf(
+  values: Record<string, unknown>,
+  use: AccountUse | undefined,
+): { command: string; source: string } | undefined {
+  const flag = values["password-command"];
+  if (typeof flag === "string") return { command: flag, source: "--password-command" };
+  const evaluated = use?.account.settings.passwordeval;
+  if (evaluated === undefined || use?.account.settings.password !== undefined) return undefined;
+  return { command: evaluated.value, source: `passwordeval (${use?.file}:${evaluated.line})` };
 }
 
 function mechanismOf(name: string | undefined): number | undefined {
