@@ -2,7 +2,6 @@
 
 export type { ConnectOptions, Security } from "./api/connect.js";
 export { connect } from "./api/connect.js";
-export type { MailOptions } from "./api/send-mail.js";
 export { sendMail } from "./api/send-mail.js";
 export {
   AUTH_CRAM_MD5,
@@ -19,6 +18,15 @@ export type { RawSendOptions } from "./client/send.js";
 export { SMTP } from "./client/smtp.js";
 export type { RecipientRefusal, SMTPErrorCode, SMTPStage } from "./errors.js";
 export { SMTPError } from "./errors.js";
+export { composeMail } from "./mime/compose.js";
+export type {
+  Attachment,
+  CalendarEvent,
+  ComposedMail,
+  DkimOptions,
+  MailBody,
+  MailOptions,
+} from "./mime/types.js";
 export type {
   Content,
   DSNNotify,

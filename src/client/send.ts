@@ -145,7 +145,7 @@ function remember(key: string, value: { address: string; smtpUtf8: boolean }): v
 }
 
 /** Validates the sender and every recipient (exactly one mailbox each) and builds the de-duplicated envelope. */
-function buildEnvelope(session: Session, from: string, recipients: string[]): Envelope {
+export function buildEnvelope(session: Session, from: string, recipients: string[]): Envelope {
   if (typeof from !== "string") throw inputError("fromAddr must be a string");
   if (!Array.isArray(recipients) || recipients.length === 0) throw inputError("no recipients");
   const smtpUtf8Offered = session.capabilities.smtpUtf8;
@@ -213,7 +213,7 @@ function buildEnvelope(session: Session, from: string, recipients: string[]): En
 
 const NOTIFY_VALUES = new Set(["SUCCESS", "FAILURE", "DELAY", "NEVER"]);
 
-function checkDsn(options: RawSendOptions): void {
+export function checkDsn(options: RawSendOptions): void {
   const dsn = options.dsn;
   if (!dsn) return;
   if (dsn.notify) {
@@ -235,7 +235,7 @@ function checkDsn(options: RawSendOptions): void {
   }
 }
 
-function hostnameForMessageId(clientName: string): string {
+export function hostnameForMessageId(clientName: string): string {
   if (clientName.startsWith("[")) return "smtpkit.localhost";
   return clientName;
 }
