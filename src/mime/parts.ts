@@ -96,16 +96,20 @@ export function textLeaf(
   };
 }
 
-/** CRLF line ends, and a CRLF after an unfinished last line. */
+/**
+ * CRLF line ends. An unfinished last line stays unfinished: in a multipart the CRLF before the next boundary
+ * ends it (and belongs to the boundary, RFC 2046 §5.1.1); a whole message gets its final CRLF at the end.
+ */
 function normalizeAll(bytes: Uint8Array): Uint8Array {
   const normalizer = new LineEndNormalizer();
-  return Buffer.concat([normalizer.encode(bytes), normalizer.end()]);
+  const out = Buffer.concat([normalizer.encode(bytes), normalizer.end()]);
+  const last = bytes[bytes.length - 1];
+  return last === undefined || last === 0x0a || last === 0x0d ? out : out.subarray(0, out.length - 2);
 }
 
 function quotedPrintableAll(bytes: Uint8Array): Uint8Array {
   const qp = new QuotedPrintableEncoder();
-  const out = Buffer.concat([qp.encode(bytes), qp.end()]);
-  return out.length === 0 || out[out.length - 1] === 0x0a ? out : Buffer.concat([out, CRLF]);
+  return Buffer.concat([qp.encode(bytes), qp.end()]);
 }
 
 const CRLF = Buffer.from("\r\n");
