@@ -114,7 +114,12 @@ def dns(name, timeout=5):
 head = msg.split(b"\\r\\n\\r\\n", 1)[0]
 count = len(re.findall(rb"(?im)^dkim-signature:", head))
 d = dkim.DKIM(msg)
-print(json.dumps([bool(d.verify(idx=i, dnsfunc=dns)) for i in range(count)]))
+def check(i):
+    try:
+        return bool(d.verify(idx=i, dnsfunc=dns))
+    except dkim.DKIMException:
+        return False
+print(json.dumps([check(i) for i in range(count)]))
 `;
 
 /** dkimpy's verdict for each DKIM-Signature, top first. `records`: "<selector>._domainkey.<domain>" -> TXT. */
