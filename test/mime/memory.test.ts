@@ -23,7 +23,10 @@ function repoRoot(): string {
 }
 
 function runChild(code: string): Record<string, number> {
-  const result = spawnSync(process.execPath, ["--input-type=module", "-e", code], { encoding: "utf8", timeout: 180_000 });
+  const result = spawnSync(process.execPath, ["--input-type=module", "-e", code], {
+    encoding: "utf8",
+    timeout: 180_000,
+  });
   assert.equal(result.status, 0, result.stderr);
   return JSON.parse(result.stdout.trim().split("\n").pop()!) as Record<string, number>;
 }
