@@ -56,7 +56,7 @@ export interface ComposedForSending extends ComposedMail {
 export function composeMail(mail: MailOptions): ComposedMail {
   const composed = composeForSending(mail, {});
   return {
-    envelope: composed.envelope,
+    envelope: { from: composed.envelope.from, to: composed.envelope.to },
     get messageId() {
       return composed.messageId;
     },
@@ -90,9 +90,17 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
     smtpUtf8: context.smtpUtf8 ?? false,
     hostname: context.hostname ?? defaultHostname(),
   };
+  // bare addresses, parsed when asked for (the client parses the raw ones with its own envelope rules)
+  let bare: { from: string; to: string[] } | undefined;
   const envelope = {
-    from: rawEnvelope.from === "" ? "" : parseMailbox(rawEnvelope.from).address,
-    to: rawEnvelope.to.map((r) => parseMailbox(r).address),
+    get from() {
+      bare ??= bareEnvelope(rawEnvelope);
+      return bare.from;
+    },
+    get to() {
+      bare ??= bareEnvelope(rawEnvelope);
+      return bare.to;
+    },
   };
 
   if (mail.content !== undefined) {
@@ -396,6 +404,13 @@ function envelopeOf(mail: MailOptions, recipients: string[]): { from: string; to
   if (typeof from !== "string") throw inputError("envelope.from must be a string");
   if (to.length === 0) throw inputError("no recipients: give at least one address in to, cc or bcc");
   return { from, to };
+}
+
+function bareEnvelope(raw: { from: string; to: string[] }): { from: string; to: string[] } {
+  return {
+    from: raw.from === "" ? "" : parseMailbox(raw.from).address,
+    to: raw.to.map((r) => parseMailbox(r).address),
+  };
 }
 
 let cachedHostname: string | undefined;
