@@ -27,7 +27,7 @@ import {
   textLeaf,
   writeBody,
 } from "./parts.js";
-import { type Source, type Spooled, spool, streamSource } from "./sources.js";
+import { type Source, SPOOL_THRESHOLD, type Spooled, spool, streamSource } from "./sources.js";
 import type { ComposedMail, MailOptions } from "./types.js";
 
 /** What the session knows that changes the encoding. */
@@ -142,12 +142,21 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
           sources.set(leaf, copy.source);
         }
       }
-      const hashes = await bodyHashes(signers, finished(writeBody(tree, sources)));
+      // a body of up to 1 MiB is kept from the hashing pass and written from memory, not encoded again
+      let kept: Uint8Array[] | undefined = [];
+      let keptLength = 0;
+      const hashes = await bodyHashes(signers, finished(writeBody(tree, sources)), (chunk) => {
+        if (kept === undefined) return;
+        keptLength += chunk.length;
+        if (keptLength > SPOOL_THRESHOLD) kept = undefined;
+        else kept.push(chunk);
+      });
       for (const signer of signers) {
         yield Buffer.from(signatureField(signer, fields, hashes.get(signer.body)!, time), "latin1");
       }
       yield head;
-      yield* finished(writeBody(tree, sources));
+      if (kept !== undefined) yield* kept;
+      else yield* finished(writeBody(tree, sources));
     } finally {
       for (const copy of spooled) await copy.remove();
     }
@@ -171,11 +180,15 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
 async function bodyHashes(
   signers: readonly DkimSigner[],
   body: AsyncIterable<Uint8Array>,
+  each: (chunk: Uint8Array) => void,
 ): Promise<Map<string, string>> {
   const hashers = new Map<string, BodyHasher>();
   for (const signer of signers)
     if (!hashers.has(signer.body)) hashers.set(signer.body, new BodyHasher(signer.body));
-  for await (const chunk of body) for (const hasher of hashers.values()) hasher.update(chunk);
+  for await (const chunk of body) {
+    for (const hasher of hashers.values()) hasher.update(chunk);
+    each(chunk);
+  }
   return new Map([...hashers].map(([mode, hasher]) => [mode, hasher.digest()]));
 }
 

@@ -203,7 +203,7 @@ describe("composeMail: shapes read back by Python's email and mailparser", () =>
     assert.equal(html?.text, `<p>${"h".repeat(5000)}</p>`);
   });
 
-  it("ASCII text is 7bit; the boundary never occurs in 7bit content", async () => {
+  it("ASCII text is 7bit; delimiter lines only where the structure puts them", async () => {
     const { raw } = await render({
       ...BASE,
       text: "plain ascii\n--=_smtpkit_ lookalike\n",
