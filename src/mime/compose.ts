@@ -126,6 +126,8 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
   }
   const parts = leaves(tree);
 
+  /** Spooled copies of the writes in progress (removed when each ends, or on release). */
+  const active = new Set<Spooled[]>();
   async function* write(): AsyncGenerator<Uint8Array> {
     if (signers.length === 0) {
       yield head;
@@ -133,6 +135,7 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
       return;
     }
     const spooled: Spooled[] = [];
+    active.add(spooled);
     try {
       const sources = new Map<Leaf, Source>();
       for (const leaf of parts) {
@@ -158,6 +161,7 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
       if (kept !== undefined) yield* kept;
       else yield* finished(writeBody(tree, sources));
     } finally {
+      active.delete(spooled);
       for (const copy of spooled) await copy.remove();
     }
   }
@@ -172,6 +176,8 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
     stream: write,
     release: () => {
       for (const leaf of parts) leaf.source?.release();
+      // a consumer that gives up on a stalled message never resumes it: its temporary files go now
+      for (const list of active) for (const copy of list) void copy.remove();
     },
   };
 }
@@ -199,7 +205,11 @@ function withContentSigning(
   rawEnvelope: { from: string; to: string[] },
   envelope: { from: string; to: string[] },
 ): ComposedForSending {
-  const release = (): void => (composed.chunks as { release?: () => void }).release?.();
+  let current: Spooled | undefined; // the spooled copy while a write is in progress
+  const release = (): void => {
+    (composed.chunks as { release?: () => void }).release?.();
+    void current?.remove();
+  };
   const common = { envelope, rawEnvelope, eightBit: composed.eightBit, smtpUtf8: composed.smtpUtf8, release };
   if (signers.length === 0) {
     let used = false;
@@ -220,6 +230,7 @@ function withContentSigning(
   const whole = streamSource(composed.chunks, "content");
   async function* write(): AsyncGenerator<Uint8Array> {
     const copy = await spool(whole);
+    current = copy;
     try {
       let head: Buffer | undefined;
       const held: Uint8Array[] = [];
@@ -245,6 +256,7 @@ function withContentSigning(
       }
       yield* finished(copy.source.open());
     } finally {
+      current = undefined;
       await copy.remove();
     }
   }

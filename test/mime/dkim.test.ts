@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { before, describe, it } from "node:test";
 import { composeMail, type DkimOptions, type MailOptions, SMTPError } from "../../src/index.js";
+import { composeForSending } from "../../src/mime/compose.js";
 import { collect, dkimpyVerify, ed25519Key, mailauthVerify, rsaKey, type TestKey } from "./verifiers.js";
 
 const DOMAIN = "example.test";
@@ -172,6 +173,36 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
       "removed afterwards",
     );
     assert.deepEqual(await verdicts(Buffer.concat(parts)), { dkimpy: [true], mailauth: ["pass"] });
+  });
+
+  it("a consumer that gives up mid-message (release, as the data path does on a stall) removes the spool", async () => {
+    const spools = () => readdirSync(tmpdir()).filter((n) => n.startsWith("smtpkit-spool-"));
+    const before = new Set(spools());
+    const composed = composeForSending(
+      {
+        ...MAIL,
+        attachments: [
+          {
+            content: Readable.from(
+              (function* () {
+                for (let i = 0; i < 40; i++) yield Buffer.alloc(64 * 1024, 0x43);
+              })(),
+            ),
+          },
+        ],
+        dkim: signer("ed", "relaxed"),
+      },
+      {},
+    );
+    const iterator = composed.stream()[Symbol.asyncIterator]();
+    await iterator.next(); // spooled, first chunk written: the consumer stops here and never resumes
+    assert.equal(spools().filter((n) => !before.has(n)).length, 1);
+    composed.release();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(
+      spools().filter((n) => !before.has(n)),
+      [],
+    );
   });
 
   it("a stream that fails while spooling: the error comes through and the file is removed", async () => {
