@@ -55,7 +55,7 @@ function prepareSigner(options: DkimOptions, what: string): DkimSigner {
   const selector = dnsName(options.keySelector, `${what}.keySelector`);
   let key: KeyObject;
   try {
-    key = typeof options.privateKey === "string" ? createPrivateKey(options.privateKey) : options.privateKey;
+    key = typeof options.privateKey === "string" ? parsedKey(options.privateKey) : options.privateKey;
   } catch (error) {
     throw inputError(`${what}.privateKey does not parse as a PEM private key (${(error as Error).message})`);
   }
@@ -92,6 +92,23 @@ function prepareSigner(options: DkimOptions, what: string): DkimSigner {
     expires = options.expires;
   }
   return { algorithm, key, domain, selector, header, body, headers, expires, signatureLength };
+}
+
+/**
+ * Parsed PEM keys, by their text: parsing an RSA key costs about as much CPU as signing with it, and a sender
+ * passes the same PEM with every message. Bounded; only keys that parsed are kept.
+ */
+const KEY_CACHE = new Map<string, KeyObject>();
+const KEY_CACHE_LIMIT = 16;
+
+function parsedKey(pem: string): KeyObject {
+  let key = KEY_CACHE.get(pem);
+  if (key === undefined) {
+    key = createPrivateKey(pem);
+    if (KEY_CACHE.size >= KEY_CACHE_LIMIT) KEY_CACHE.clear();
+    KEY_CACHE.set(pem, key);
+  }
+  return key;
 }
 
 function dnsName(value: unknown, what: string): string {
