@@ -1,7 +1,7 @@
 // Composed-mail rows (issue 10): smtpkit's sendMail() vs nodemailer's transporter.sendMail() (pool: true, one
 // connection), same content, against smtp-sink. Each run is a fresh process per client, alternating A/B/A/B;
 // medians. Run by bench/run.mjs after its own table, or alone:
-//   node bench/compose.mjs [--quick] [--rounds N]
+//   node bench/compose.mjs [--quick] [--rounds N] [--rows abcd]
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync as keyPair, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -40,7 +40,7 @@ function pdfBytes() {
   return Buffer.concat([head, randomBytes(100 * 1024 - head.length)]);
 }
 
-export async function composedRows({ quick = false, rounds } = {}) {
+export async function composedRows({ quick = false, rounds, rows: only = "abcd" } = {}) {
   const ROUNDS = rounds ?? (quick ? 1 : 3);
   const MESSAGES = quick ? 200 : 1000;
   const WARMUP = quick ? 100 : 300;
@@ -68,7 +68,7 @@ export async function composedRows({ quick = false, rounds } = {}) {
       c: "(c) (b) DKIM-signed, RSA 2048",
       d: "(d) one 50 MiB attachment from disk",
     };
-    for (const row of ["a", "b", "c", "d"]) {
+    for (const row of ["a", "b", "c", "d"].filter((r) => only.includes(r))) {
       const results = { smtpkit: [], nodemailer: [] };
       for (let r = 0; r < ROUNDS; r++) {
         const order = r % 2 === 0 ? ["smtpkit", "nodemailer"] : ["nodemailer", "smtpkit"];
@@ -116,7 +116,9 @@ export async function composedRows({ quick = false, rounds } = {}) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { quick: { type: "boolean" }, rounds: { type: "string" } } });
+  const { values } = parseArgs({
+    options: { quick: { type: "boolean" }, rounds: { type: "string" }, rows: { type: "string" } },
+  });
   const reason = serversUnavailableReason();
   if (reason) {
     console.error(`bench: cannot run: ${reason}`);

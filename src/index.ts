@@ -27,6 +27,9 @@ export type {
   MailBody,
   MailOptions,
 } from "./mime/types.js";
+export { createPool } from "./pool/pool.js";
+export type { PoolMail } from "./pool/send-mail-on.js";
+export type { Pool, PoolOptions, PoolStats, RateLimit } from "./pool/types.js";
 export type {
   Content,
   DSNNotify,
