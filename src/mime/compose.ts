@@ -16,6 +16,7 @@ import { parseMailbox } from "../message/address.js";
 import { composeMessage } from "../message/compose.js";
 import { type RawField, scanHeaderBlock } from "../message/header-block.js";
 import { checkHeaderName, checkHeaderValue, formatUnstructured, isMsgId } from "../message/headers.js";
+import { LineEndNormalizer } from "../protocol/dot-stuff.js";
 import { BodyHasher, type DkimSigner, prepareSigners, signatureField, signatureFieldLength } from "./dkim.js";
 import {
   attachmentLeaf,
@@ -77,7 +78,7 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
   const rawEnvelope = envelopeOf(mail, [...to, ...cc, ...bcc]);
   const signers = prepareSigners(mail.dkim);
   const headers = messageHeaders(mail);
-  const time = Math.floor((mail.date?.getTime() ?? Date.now()) / 1000);
+  const time = Math.floor(Date.now() / 1000); // t=: when it is signed (not the Date header's time)
   const base = {
     from: mail.from,
     to,
@@ -227,7 +228,8 @@ function withContentSigning(
     };
   }
   const time = Math.floor(Date.now() / 1000);
-  const whole = streamSource(composed.chunks, "content");
+  // the body hash is over the message as the wire carries it: CRLF line ends (message/ leaves them to the wire)
+  const whole = streamSource(crlf(composed.chunks), "content");
   async function* write(): AsyncGenerator<Uint8Array> {
     const copy = await spool(whole);
     current = copy;
@@ -273,6 +275,17 @@ function withContentSigning(
       return write();
     },
   };
+}
+
+/** Bare CR and LF made CRLF, as the wire encoders do (the same normaliser). */
+async function* crlf(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const normalizer = new LineEndNormalizer();
+  for await (const chunk of source) {
+    const out = normalizer.encode(chunk);
+    if (out.length > 0) yield Buffer.from(out); // a copy: the normaliser's output memory is reused
+  }
+  const tail = normalizer.end();
+  if (tail.length > 0) yield tail;
 }
 
 /** The message ends with CRLF (the wire would add it; DKIM and SIZE count it here). */

@@ -128,10 +128,10 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
       text: undefined,
       html: undefined,
       attachments: undefined,
-      content: "plain body\n",
-      dkim: signer("ed", "relaxed"),
+      content: "plain body\nwith a bare LF\rand a bare CR\r\nand CRLF\n\n",
+      dkim: [signer("ed", "relaxed"), signer("rsa", "simple")],
     });
-    assert.deepEqual(await verdicts(raw), { dkimpy: [true], mailauth: ["pass"] });
+    assert.deepEqual(await verdicts(raw), { dkimpy: [true, true], mailauth: ["pass", "pass"] });
   });
 
   it("a one-shot stream over 1 MiB is spooled to a 0600 file in a private directory, removed afterwards", async () => {
