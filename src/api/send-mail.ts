@@ -40,18 +40,30 @@ const MAIL_FIELDS = [
  * when the connection fails before the message is sent: the caller who opened it closes it.
  */
 export async function sendMail(options: ConnectOptions & MailOptions): Promise<SendResult> {
+  const { mail, connectOptions } = splitMailOptions(options);
+  // caught here so that no connection is opened for nothing; the session composes again with its extensions
+  composeForSending(mail, {});
+  const smtp = await connect(connectOptions);
+  try {
+    return await smtp.sendMail(mail);
+  } finally {
+    await smtp.close().catch(() => undefined);
+  }
+}
+
+/** sendMail()'s options, split into the mail (API.md §5 fields) and the connection's options. */
+export function splitMailOptions(options: ConnectOptions & MailOptions): {
+  mail: MailOptions;
+  connectOptions: ConnectOptions;
+} {
   const mail: Record<string, unknown> = {};
   const connectOptions: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) {
     if ((MAIL_FIELDS as readonly string[]).includes(key)) mail[key] = value;
     else connectOptions[key] = value;
   }
-  // caught here so that no connection is opened for nothing; the session composes again with its extensions
-  composeForSending(mail as unknown as MailOptions, {});
-  const smtp = await connect(connectOptions as unknown as ConnectOptions);
-  try {
-    return await smtp.sendMail(mail as unknown as MailOptions);
-  } finally {
-    await smtp.close().catch(() => undefined);
-  }
+  return {
+    mail: mail as unknown as MailOptions,
+    connectOptions: connectOptions as unknown as ConnectOptions,
+  };
 }
