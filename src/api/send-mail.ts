@@ -1,5 +1,5 @@
 // sendMail(): one message, one connection — connect, send, close.
-import { composeForSending } from "../mime/compose.js";
+import { checkMailInput } from "../client/send-mail.js";
 import type { MailOptions } from "../mime/types.js";
 import type { SendResult } from "../types.js";
 import { type ConnectOptions, connect } from "./connect.js";
@@ -42,7 +42,7 @@ const MAIL_FIELDS = [
 export async function sendMail(options: ConnectOptions & MailOptions): Promise<SendResult> {
   const { mail, connectOptions } = splitMailOptions(options);
   // caught here so that no connection is opened for nothing; the session composes again with its extensions
-  composeForSending(mail, {});
+  checkMailInput(mail);
   const smtp = await connect(connectOptions);
   try {
     return await smtp.sendMail(mail);

@@ -1,17 +1,12 @@
 // SMTP.sendMail(mail) and send() with a MailBody: a composed mail (API.md §5) as one transaction.
-import { inputError } from "../errors.js";
 import { composeForSending } from "../mime/compose.js";
 import type { MailOptions } from "../mime/types.js";
-import { buildEnvelope, checkDsn, hostnameForMessageId, SendPlan } from "./send.js";
+import { ANY_SERVER, buildEnvelope, checkDsn, hostnameForMessageId, SendPlan } from "./send.js";
 
 /** Validates and composes when its turn comes (or early, for pipelining); nothing is written before. */
 export function planMail(mail: MailOptions): SendPlan {
   return new SendPlan((session) => {
     const options = mail?.options ?? {};
-    for (const field of ["headers", "messageId", "date"] as const) {
-      if (options[field] !== undefined)
-        throw inputError(`options.${field}: give it as the mail's own ${field}`);
-    }
     checkDsn(options);
     const composed = composeForSending(mail, {
       eightBitMime: session.capabilities.eightBitMime,
@@ -34,4 +29,14 @@ export function planMail(mail: MailOptions): SendPlan {
       messageId: () => composed.messageId,
     };
   });
+}
+
+/**
+ * Every check of a mail that needs no server (API.md §5 EINPUT rules, the envelope's addresses, DSN), for
+ * callers that check before connecting or queueing (sendMail(), the pool). Paths are opened, streams not read.
+ */
+export function checkMailInput(mail: MailOptions): void {
+  const composed = composeForSending(mail, { eightBitMime: true, smtpUtf8: true, hostname: "localhost" });
+  buildEnvelope({ capabilities: ANY_SERVER }, composed.rawEnvelope.from, composed.rawEnvelope.to);
+  checkDsn(mail.options ?? {});
 }

@@ -126,7 +126,7 @@ export function checkSendInput(input: Omit<ComposedSendInput, "content">): void 
 }
 
 /** A server that offers what the input may need: only input errors remain. */
-const ANY_SERVER = parseCapabilities({ code: 250, lines: ["", "SMTPUTF8", "8BITMIME"], text: "" });
+export const ANY_SERVER = parseCapabilities({ code: 250, lines: ["", "SMTPUTF8", "8BITMIME"], text: "" });
 
 /** sendRaw(): the caller's message as is (line ends normalised on the wire), same envelope rules. */
 export function planRaw(

@@ -72,6 +72,7 @@ const BODY_FIELDS = ["text", "html", "attachments", "icalEvent"] as const;
 export function composeForSending(mail: MailOptions, context: ComposeContext): ComposedForSending {
   if (mail === null || typeof mail !== "object") throw inputError("the mail options must be an object");
   if (typeof mail.from !== "string") throw inputError("from must be a string (one mailbox)");
+  mail = withSendOptionFields(mail);
   const to = asList(mail.to, "to");
   const cc = asList(mail.cc, "cc");
   const bcc = asList(mail.bcc, "bcc");
@@ -403,6 +404,22 @@ function messageHeaders(mail: MailOptions): { single: Record<string, string>; re
     }
   }
   return { single, repeated };
+}
+
+/**
+ * `options.headers`, `options.messageId` and `options.date` (SendOptions, where sendMail() took them before
+ * §5) stand for the mail's own fields; giving both is EINPUT.
+ */
+function withSendOptionFields(mail: MailOptions): MailOptions {
+  const options = mail.options;
+  if (options === undefined || options === null || typeof options !== "object") return mail;
+  const merged = { ...mail };
+  for (const field of ["headers", "messageId", "date"] as const) {
+    if (options[field] === undefined) continue;
+    if (mail[field] !== undefined) throw inputError(`give ${field} or options.${field}, not both`);
+    (merged as Record<string, unknown>)[field] = options[field];
+  }
+  return merged;
 }
 
 function msgId(value: unknown, what: string): string {

@@ -1,9 +1,9 @@
 // The one place the pool turns a mail into a transaction on a session: SMTP.sendMail (API.md §5).
 import type { RawSendOptions } from "../client/send.js";
+import { checkMailInput } from "../client/send-mail.js";
 import type { SMTP } from "../client/smtp.js";
 import { inputError } from "../errors.js";
 import { parseMailbox } from "../message/address.js";
-import { composeForSending } from "../mime/compose.js";
 import type { MailOptions } from "../mime/types.js";
 import type { Content, SendResult } from "../types.js";
 
@@ -17,7 +17,7 @@ export type PoolMail = MailOptions;
  */
 export function checkMail(mail: PoolMail): void {
   if (mail === null || typeof mail !== "object") throw inputError("sendMail() needs a mail object");
-  composeForSending(mail, {});
+  checkMailInput(mail);
 }
 
 /** Content as the pool sends it, and whether it could be sent again in full. */
