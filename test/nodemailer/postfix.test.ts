@@ -11,7 +11,11 @@ import { fileURLToPath } from "node:url";
 import { simpleParser } from "mailparser";
 import nodemailer from "nodemailer";
 import { SMTPError } from "../../src/index.js";
-import { type SmtpkitTransportOptions, smtpkitTransport, type TransportError } from "../../src/nodemailer/index.js";
+import {
+  type SmtpkitTransportOptions,
+  smtpkitTransport,
+  type TransportError,
+} from "../../src/nodemailer/index.js";
 import { type PostfixServer, postfixUnavailableReason, startPostfix } from "../helpers/servers/postfix.js";
 
 export function repoRoot(): string {

@@ -1,0 +1,261 @@
+// The same scripted server (test/helpers/script-server.ts, exact bytes) in front of nodemailer's own SMTP
+// transport and in front of smtpkitTransport: on success both give the same `info`; on the hostile cases
+// nodemailer's transport is fooled (password in clear, an unsolicited reply taken as the answer) and ours is not.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import nodemailer from "nodemailer";
+import { SMTPError } from "../../src/index.js";
+import { smtpkitTransport, type TransportError } from "../../src/nodemailer/index.js";
+import { greetAndEhlo, type Step, scriptedServers } from "../helpers/script-server.js";
+
+const start = scriptedServers();
+const NAME = "client.example";
+const MESSAGE_ID = "<same-for-both@example.test>";
+const PASSWORD = "clear-Text-Secret-42";
+
+type Client = "nodemailer" | "smtpkit";
+
+/** A transporter of either kind, in clear to the scripted server (the scripts offer no STARTTLS). */
+function transporter(client: Client, port: number, auth?: { user: string; pass: string }) {
+  if (client === "nodemailer")
+    return nodemailer.createTransport({ host: "127.0.0.1", port, name: NAME, ignoreTLS: true, auth });
+  return nodemailer.createTransport(
+    smtpkitTransport({ host: "127.0.0.1", port, name: NAME, security: "none", ignoreTLS: true, auth }),
+  );
+}
+
+/** The end of every script: QUIT if the client sends it (nodemailer's transport just closes). */
+const QUIT: Step = { respond: (line) => (line === "QUIT" ? "221 2.0.0 bye\r\n" : "500 5.5.1 what?\r\n") };
+
+function transaction(rcptReplies: [string, string][]): Step[] {
+  return [
+    ...greetAndEhlo(["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"], NAME),
+    { expect: /^MAIL FROM:<alice@example\.test>( BODY=8BITMIME)?$/, reply: "250 2.1.0 Ok\r\n" },
+    ...rcptReplies.map(([to, reply]): Step => ({ expect: `RCPT TO:<${to}>`, reply: `${reply}\r\n` })),
+    { expect: "DATA", reply: "354 End data with <CR><LF>.<CR><LF>\r\n" },
+    { data: true, reply: "250 2.0.0 Ok: queued as 4Fx1Abc\r\n" },
+    QUIT,
+  ];
+}
+
+async function sendWith(client: Client, script: Step[], to: string[]) {
+  const server = await start(script);
+  const info = await transporter(client, server.port).sendMail({
+    from: "Alice <alice@example.test>",
+    to,
+    subject: "same script",
+    text: "Hello.\n",
+    messageId: MESSAGE_ID,
+  });
+  assert.equal(server.messages.length, 1, `${client} sent the message`);
+  return info;
+}
+
+/** nodemailer's per-send timings and size, which smtpkit does not report (README: "nodemailer"). */
+const NODEMAILER_ONLY = ["envelopeTime", "messageTime", "messageSize"];
+
+function refusalFields(errors: unknown): unknown {
+  return (errors as TransportError[] | undefined)?.map((e) => ({
+    code: e.code,
+    responseCode: e.responseCode,
+    response: e.response,
+    command: e.command,
+    recipient: e.recipient,
+  }));
+}
+
+describe("nodemailer's SMTP transport and smtpkitTransport against the same script", () => {
+  for (const [label, replies] of [
+    [
+      "every recipient accepted",
+      [
+        ["bob@example.test", "250 2.1.5 Ok"],
+        ["carol@example.test", "250 2.1.5 Ok"],
+      ],
+    ],
+    [
+      "one recipient refused",
+      [
+        ["bob@example.test", "250 2.1.5 Ok"],
+        ["carol@example.test", "550 5.1.1 <carol@example.test>: no such user"],
+      ],
+    ],
+  ] as [string, [string, string][]][]) {
+    it(`${label}: the same info fields and values (ours adds smtpkit)`, async () => {
+      const to = replies.map(([address]) => address);
+      const theirs = await sendWith("nodemailer", transaction(replies), to);
+      const ours = await sendWith("smtpkit", transaction(replies), to);
+      const { smtpkit, ...rest } = ours;
+      assert.equal(smtpkit.reply.code, 250);
+      const theirKeys = Object.keys(theirs).filter((k) => !NODEMAILER_ONLY.includes(k));
+      assert.deepEqual(Object.keys(rest).sort(), theirKeys.sort());
+      for (const key of ["envelope", "messageId", "accepted", "rejected", "response", "ehlo"] as const)
+        assert.deepEqual(rest[key], theirs[key], key);
+      assert.deepEqual(refusalFields(rest.rejectedErrors), refusalFields(theirs.rejectedErrors));
+      assert.equal(ours.messageId, MESSAGE_ID);
+    });
+  }
+
+  const GREET = greetAndEhlo(["8BITMIME", "ENHANCEDSTATUSCODES"], NAME);
+  const MAIL_OK: Step = { expect: /^MAIL FROM:<alice@example\.test>/, reply: "250 2.1.0 Ok\r\n" };
+  const RCPT_OK: Step = { expect: "RCPT TO:<bob@example.test>", reply: "250 2.1.5 Ok\r\n" };
+  /** RSET (ours, after a refusal) or QUIT/close (either), in any order. */
+  const WIND_DOWN: Step[] = [
+    { respond: (line) => (line === "RSET" ? "250 2.0.0 Ok\r\n" : "221 2.0.0 bye\r\n") },
+    QUIT,
+  ];
+  for (const [label, script] of [
+    [
+      "every recipient refused",
+      [
+        ...GREET,
+        MAIL_OK,
+        { expect: "RCPT TO:<bob@example.test>", reply: "550 5.1.1 <bob@example.test>: no such user\r\n" },
+        ...WIND_DOWN,
+      ],
+    ],
+    [
+      "the sender refused",
+      [...GREET, { expect: /^MAIL FROM:/, reply: "553 5.7.1 sender not allowed\r\n" }, ...WIND_DOWN],
+    ],
+    [
+      "DATA refused",
+      [
+        ...GREET,
+        MAIL_OK,
+        RCPT_OK,
+        { expect: "DATA", reply: "554 5.5.1 no valid recipients\r\n" },
+        ...WIND_DOWN,
+      ],
+    ],
+    [
+      "the message refused at its end",
+      [
+        ...GREET,
+        MAIL_OK,
+        RCPT_OK,
+        { expect: "DATA", reply: "354 go\r\n" },
+        { data: true, reply: "552 5.3.4 message too big\r\n" },
+        ...WIND_DOWN,
+      ],
+    ],
+  ] as [string, Step[]][]) {
+    it(`${label}: the same code, responseCode, response and command`, async () => {
+      const errors: TransportError[] = [];
+      for (const client of ["nodemailer", "smtpkit"] as const) {
+        const server = await start(script);
+        await transporter(client, server.port)
+          .sendMail({ from: "alice@example.test", to: "bob@example.test", subject: "x", text: "x\n" })
+          .then(
+            () => assert.fail(`${client}: expected a rejection`),
+            (error: TransportError) => errors.push(error),
+          );
+      }
+      const [theirs, ours] = errors;
+      assert.ok(ours instanceof SMTPError);
+      for (const key of ["code", "responseCode", "response", "command"] as const)
+        assert.equal(ours[key], theirs![key], key);
+      assert.deepEqual(refusalFields(ours.rejectedErrors), refusalFields(theirs!.rejectedErrors));
+    });
+  }
+});
+
+describe("hostile servers: nodemailer's transport is fooled, smtpkitTransport is not", () => {
+  it("AUTH offered only in clear: nodemailer sends the password; ours refuses (EAUTH) and sends nothing", async () => {
+    const script: Step[] = [
+      ...greetAndEhlo(["AUTH PLAIN LOGIN", "8BITMIME"], NAME),
+      { respond: (line) => (line === "QUIT" ? "221 2.0.0 bye\r\n" : "535 5.7.8 Authentication failed\r\n") },
+      QUIT,
+    ];
+    const auth = { user: "alice@example.test", pass: PASSWORD };
+    const mail = { from: "alice@example.test", to: "bob@example.test", subject: "x", text: "x\n" };
+    const inClear = (text: string) =>
+      text.includes(Buffer.from(`\0alice@example.test\0${PASSWORD}`).toString("base64")) ||
+      text.includes(Buffer.from(PASSWORD).toString("base64"));
+
+    const theirServer = await start(script);
+    const theirs = await transporter("nodemailer", theirServer.port, auth)
+      .sendMail(mail)
+      .then(
+        () => undefined,
+        (error: TransportError) => error,
+      );
+    assert.equal(theirs?.code, "EAUTH");
+    assert.ok(inClear(theirServer.received()), "nodemailer sent the credentials over the clear channel");
+
+    // ours, as nodemailer's default (STARTTLS when offered) would be written: still never AUTH in clear
+    const ourServer = await start(script);
+    const ours = await nodemailer
+      .createTransport(
+        smtpkitTransport({
+          host: "127.0.0.1",
+          port: ourServer.port,
+          name: NAME,
+          security: "starttls-if-offered",
+          auth,
+        }),
+      )
+      .sendMail(mail)
+      .then(
+        () => assert.fail("expected a rejection"),
+        (error: TransportError) => error,
+      );
+    assert.ok(ours instanceof SMTPError);
+    assert.equal(ours.code, "EAUTH");
+    assert.equal(ours.command, "AUTH");
+    assert.match(ours.message, /refusing to authenticate over a clear channel/);
+    assert.doesNotMatch(ourServer.received(), /^AUTH/m);
+    assert.equal(inClear(ourServer.received()), false);
+    assert.equal(ours.message.includes(PASSWORD), false);
+  });
+
+  for (const [label, script] of [
+    [
+      "a 250 sent with the 354, before the message",
+      [
+        ...greetAndEhlo(["8BITMIME"], NAME),
+        { expect: /^MAIL FROM:<alice@example\.test>/, reply: "250 2.1.0 Ok\r\n" },
+        { expect: /^RCPT TO:<bob@example\.test>/, reply: "250 2.1.5 Ok\r\n" },
+        { expect: "DATA", reply: "354 go ahead\r\n250 2.0.0 Ok: queued as FAKE\r\n" },
+        { data: true, reply: "250 2.0.0 Ok: queued as REAL\r\n" },
+        QUIT,
+      ],
+    ],
+    [
+      "a reply before the client said anything",
+      [
+        { send: "220 test.example ESMTP\r\n250 2.0.0 unsolicited\r\n" },
+        { expect: `EHLO ${NAME}`, reply: "250-test.example\r\n250 8BITMIME\r\n" },
+        { expect: /^MAIL FROM:<alice@example\.test>/, reply: "250 2.1.0 Ok\r\n" },
+        { expect: /^RCPT TO:<bob@example\.test>/, reply: "250 2.1.5 Ok\r\n" },
+        { expect: "DATA", reply: "354 go ahead\r\n" },
+        { data: true, reply: "250 2.0.0 Ok: queued as REAL\r\n" },
+        QUIT,
+      ],
+    ],
+  ] as [string, Step[]][]) {
+    it(`unsolicited reply (${label}): nodemailer takes it out of step; ours is EPROTOCOL`, async () => {
+      const mail = { from: "alice@example.test", to: "bob@example.test", subject: "x", text: "x\n" };
+      const theirServer = await start(script);
+      const theirs = await transporter("nodemailer", theirServer.port)
+        .sendMail(mail)
+        .then(
+          (info) => ({ code: "OK", response: info.response }),
+          (error: TransportError) => ({ code: error.code, response: error.response }),
+        );
+      // fooled: a "sent" that was never delivered, or an error blaming the wrong reply
+      assert.notEqual(theirs.code, "EPROTOCOL", JSON.stringify(theirs));
+
+      const ourServer = await start(script);
+      const ours = await transporter("smtpkit", ourServer.port)
+        .sendMail(mail)
+        .then(
+          () => assert.fail("expected a rejection"),
+          (error: TransportError) => error,
+        );
+      assert.ok(ours instanceof SMTPError);
+      assert.equal(ours.code, "EPROTOCOL");
+      assert.equal(ourServer.messages.length, 0, "no message content was written");
+    });
+  }
+});
