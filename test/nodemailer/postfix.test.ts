@@ -4,10 +4,9 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { createReadStream, existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { createReadStream, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { simpleParser } from "mailparser";
 import nodemailer from "nodemailer";
 import { SMTPError } from "../../src/index.js";
@@ -17,15 +16,8 @@ import {
   type TransportError,
 } from "../../src/nodemailer/index.js";
 import { type PostfixServer, postfixUnavailableReason, startPostfix } from "../helpers/servers/postfix.js";
+import { LOGO, ROOT } from "./paths.js";
 
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json")) || dir.endsWith("build-test")) dir = dirname(dir);
-  return dir;
-}
-
-const ROOT = repoRoot();
-const LOGO = join(ROOT, "test", "nodemailer", "fixtures", "logo.png");
 const LICENSE = join(ROOT, "LICENSE");
 const CA_FILE = join(ROOT, "test", "helpers", "fixtures", "ca.pem");
 const PASSWORD = "s3cret-Pässword!";
