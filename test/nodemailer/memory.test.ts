@@ -33,7 +33,7 @@ async function writeRandomFile(path: string, size: number): Promise<string> {
   for (let written = 0; written < size; written += MIB) {
     const chunk = randomBytes(Math.min(MIB, size - written));
     hash.update(chunk);
-    if (!out.write(chunk)) await new Promise((resolve) => out.once("drain", resolve));
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once("drain", () => resolve()));
   }
   await new Promise<void>((resolve, reject) =>
     out.end((error?: Error | null) => (error ? reject(error) : resolve())),
