@@ -32,8 +32,13 @@ export interface NodemailerMail {
 
 export type SendCallback = (error: Error | null, info?: SmtpkitSentMessageInfo) => void;
 
-/** When pooled: messages in flight at which the transport stops being idle, unless maxConnections says. */
+/** The pool's default maxConnections (API.md §6). */
 const DEFAULT_POOL_CONNECTIONS = 5;
+/**
+ * Messages the pool starts at once on each connection (the next envelope rides with the previous end of
+ * data, pool.ts DEPTH): isIdle() stays true until every connection has that many.
+ */
+const POOL_DEPTH = 2;
 
 function packageVersion(): string {
   try {
@@ -67,8 +72,8 @@ export class SmtpkitTransport extends EventEmitter {
     this.#options = translateOptions(options);
     const pool = this.#options.pool;
     if (pool) {
-      this.#sender = pooledSender(this.#options);
-      this.#capacity = pool.maxConnections ?? DEFAULT_POOL_CONNECTIONS;
+      this.#sender = pooledSender();
+      this.#capacity = (pool.maxConnections ?? DEFAULT_POOL_CONNECTIONS) * POOL_DEPTH;
     } else {
       this.#sender = oneShotSender(this.#options.connect);
       this.#capacity = 1;
@@ -97,18 +102,13 @@ export class SmtpkitTransport extends EventEmitter {
     const messageId = mail.message.messageId();
     const options = sendOptions(mail.data);
     this.#inFlight++;
-    const message = mail.message.createReadStream();
     try {
       const sent = await this.#sender.send(
         { from: envelope.from === false ? "" : envelope.from, recipients: envelope.to },
-        message,
+        composed(mail),
         options,
       );
       return toInfo(sent.result, envelope, messageId, sent.ehlo);
-    } catch (error) {
-      // release what the composer holds open (files of attachments) when the message was not read to its end
-      (message as { destroy?: () => void }).destroy?.();
-      throw error;
     } finally {
       this.#inFlight--;
       if (this.#inFlight === this.#capacity - 1 && !this.#closed) this.emit("idle");
@@ -138,7 +138,7 @@ export class SmtpkitTransport extends EventEmitter {
     }
   }
 
-  /** True when another message would start at once (pooled: fewer in flight than connections). */
+  /** True when another message would start at once (pooled: a connection has room; else: nothing in flight). */
   isIdle(): boolean {
     return !this.#closed && this.#inFlight < this.#capacity;
   }
@@ -152,6 +152,18 @@ export class SmtpkitTransport extends EventEmitter {
       (error: unknown) => this.emit("error", asError(error)),
     );
   }
+}
+
+/**
+ * The message as content that nodemailer composes only when it is read: nothing is produced (no file opened,
+ * no DKIM signature computed) while the message waits for a connection, and a message that is never sent
+ * leaves nothing open. Stopping early (a failure) ends the iteration, which destroys nodemailer's stream.
+ */
+function composed(mail: NodemailerMail): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]: () =>
+      (mail.message.createReadStream() as AsyncIterable<Uint8Array>)[Symbol.asyncIterator](),
+  };
 }
 
 /** nodemailer's per-message DSN and REQUIRETLS as sendRaw's options. */
@@ -182,6 +194,8 @@ function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-function pooledSender(_options: TranslatedOptions): Sender {
-  throw new SMTPError("EINPUT", "pool is not available yet", { temporary: false });
+function pooledSender(): Sender {
+  throw new SMTPError("EINPUT", "pool: createPool (API.md §6) has not landed on this branch yet", {
+    temporary: false,
+  });
 }
