@@ -10,7 +10,9 @@ export type SMTPErrorCode =
   | "EENVELOPE"
   | "EMESSAGE"
   | "EABORT"
-  | "EINPUT";
+  | "EINPUT"
+  /** A pool's maxQueued is reached: try again later (backpressure). */
+  | "EQUEUEFULL";
 
 /** The protocol step an error happened in. "END" means after the end of data was written. */
 export type SMTPStage =

@@ -10,7 +10,7 @@ import {
   expectFinal,
   finish,
   resetQuietly,
-  sortRecipients,
+  settleEnvelope,
   withRejected,
 } from "./outcome.js";
 import type { Envelope, OutgoingMessage, Session, TransactionResult } from "./transaction.js";
@@ -34,6 +34,7 @@ export async function sendChunked(
   const deadline = connection.deadline(session.timeouts.data, "BDAT", "sending the message");
   let pendingHead = envelopeCommands;
   let finals: Promise<Reply>[] = [];
+  let lastWritten = false;
   // Write one BDAT frame: command line + the pieces (not copied into one buffer), corked together with
   // whatever envelope is still unsent.
   const frame = (pieces: Uint8Array[], octets: number, last: boolean): Promise<void> | undefined => {
@@ -65,36 +66,49 @@ export async function sendChunked(
     let held: Uint8Array[] = [];
     let heldOctets = 0;
     try {
-      await forEachChunk(message.chunks, connection, (chunk) => {
-        const out = normalizer.encode(chunk);
-        if (out.length === 0) return undefined;
-        let step: Promise<void> | undefined;
-        if (heldOctets > 0 && heldOctets + out.length > BDAT_CHUNK) {
-          const wait = frame(held, heldOctets, false);
-          held = [];
-          heldOctets = 0;
-          step = wait;
-        }
-        held.push(out); // encoders hand out fresh buffers or views of the input: safe to keep
-        heldOctets += out.length;
-        if (failedEarly) return false; // a BDAT was refused: send nothing more (RFC 3030 §2)
-        return step;
-      });
-    } catch (cause) {
-      throw contentFailed(connection, cause, "BDAT");
-    }
-    const tail = normalizer.end();
-    held.push(tail);
-    heldOctets += tail.length;
-    if (!failedEarly) {
-      finals = expectFinal(session, known ? known.accepted.length : envelope.recipients.length, "END");
-      const wait = frame(held, heldOctets, true);
-      if (wait) await wait;
+      try {
+        await forEachChunk(message.chunks, connection, (chunk) => {
+          const out = normalizer.encode(chunk);
+          if (out.length === 0) return undefined;
+          let step: Promise<void> | undefined;
+          if (heldOctets > 0 && heldOctets + out.length > BDAT_CHUNK) {
+            const wait = frame(held, heldOctets, false);
+            held = [];
+            heldOctets = 0;
+            step = wait;
+          }
+          held.push(out); // encoders hand out fresh buffers or views of the input: safe to keep
+          heldOctets += out.length;
+          if (failedEarly) return false; // a BDAT was refused: send nothing more (RFC 3030 §2)
+          return step;
+        });
+      } catch (cause) {
+        throw contentFailed(connection, cause, "BDAT");
+      }
+      const tail = normalizer.end();
+      held.push(tail);
+      heldOctets += tail.length;
+      if (!failedEarly) {
+        finals = expectFinal(session, known ? known.accepted.length : envelope.recipients.length, "END");
+        // Once the LAST chunk is handed to the socket, losing the connection before every reply is in
+        // means the message may have been accepted (API.md §4.7).
+        lastWritten = true;
+        const wait = frame(held, heldOctets, true);
+        if (wait) await wait;
+      }
+    } catch (error) {
+      // A write failed (the server closed: EPIPE, a reset): a reply that did arrive and explains it (a 421
+      // to a RCPT, a refused MAIL) is the error to report; otherwise the write's own failure is.
+      if (mailP !== undefined && connection.failure) {
+        const explained = await settleEnvelope(session, envelope.recipients, mailP, rcptPs, false).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        if (explained instanceof SMTPError && explained.reply !== undefined) throw explained;
+      }
+      throw error;
     }
     // ---- collect: envelope replies first, then each BDAT, then the final one(s) ----
-    // Once the LAST chunk is out, losing the connection before every reply is in means the message may
-    // have been accepted (API.md §4.7): whichever reply was being awaited, that is stage END.
-    const lastWritten = !failedEarly;
     try {
       return await collect();
     } catch (error) {
@@ -113,12 +127,14 @@ export async function sendChunked(
     if (known) {
       ({ accepted, rejected } = known);
     } else {
-      const mailReply = await mailP!;
-      const rcptReplies: Reply[] = [];
-      for (const p of rcptPs) rcptReplies.push(await p);
-      connection.failIfClosing(mailReply, "MAIL");
-      ({ accepted, rejected } = sortRecipients(envelope.recipients, rcptReplies));
-      for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
+      let mailReply: Reply;
+      ({ mailReply, accepted, rejected } = await settleEnvelope(
+        session,
+        envelope.recipients,
+        mailP!,
+        rcptPs,
+        lastWritten,
+      ));
       if (!isPositive(mailReply) || accepted.length === 0) {
         for (const p of [...bdatReplies, ...finals]) await p;
         await resetQuietly(session);

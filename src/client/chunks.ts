@@ -1,4 +1,4 @@
-import { SMTPError } from "../errors.js";
+import type { SMTPError } from "../errors.js";
 import type { Connection } from "../transport/connection.js";
 
 /** What to do after a chunk: nothing, wait (backpressure), or stop reading the source. */
@@ -25,16 +25,20 @@ export async function forEachChunk(
     return;
   }
   const iterator = source[Symbol.asyncIterator]();
-  let stop!: (error: SMTPError) => void;
-  const failed = new Promise<SMTPError>((resolve) => {
-    stop = resolve;
-  });
-  const unsubscribe = connection.onFailure(stop);
+  // One failure listener for the whole loop, rejecting only the wait in progress. (Racing every next()
+  // against one long-lived "failed" promise would leave a reaction on it per chunk, each holding that
+  // chunk: the whole message would stay reachable until the send ended.)
+  let abandon: ((error: SMTPError) => void) | undefined;
+  const unsubscribe = connection.onFailure((error) => abandon?.(error));
   let finished = false;
   try {
     for (;;) {
-      const next = await Promise.race([iterator.next(), failed]);
-      if (next instanceof SMTPError) throw next;
+      if (connection.failure) throw connection.failure;
+      const next = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+        abandon = reject;
+        iterator.next().then(resolve, reject);
+      });
+      abandon = undefined;
       if (next.done) {
         finished = true;
         return;

@@ -1,4 +1,4 @@
-import { type RecipientRefusal, replyError, SMTPError } from "../errors.js";
+import { atStage, type RecipientRefusal, replyError, SMTPError } from "../errors.js";
 import * as commands from "../protocol/commands.js";
 import { isPositive } from "../protocol/reply.js";
 import type { Connection } from "../transport/connection.js";
@@ -61,6 +61,46 @@ export async function finish(
   return { accepted: lmtpAccepted, rejected: lmtpRejected, reply: positive };
 }
 
+/**
+ * The one rule for a pipelined envelope's outcome (DATA and BDAT alike). Reads every reply that arrived,
+ * even when the connection was lost part way (a 421 is often followed by the server closing, and a write
+ * error may be reported before the replies already received are looked at), then decides:
+ * - a 421 to MAIL or a RCPT: the server refused the transaction before its data, a temporary failure at
+ *   that stage carrying the reply (ECONNECTION, deliveryUnknown false);
+ * - the connection lost with MAIL refused: that refusal (EENVELOPE);
+ * - the connection lost before every reply came: when the end of data was already written
+ *   (`endWritten`: BDAT LAST in the envelope's flight) the server may have taken the message, so the
+ *   error is stage END with deliveryUnknown; otherwise it is the stage whose reply was missing;
+ * - otherwise the sender's reply and the recipients sorted; the caller handles a refused envelope.
+ */
+export async function settleEnvelope(
+  session: Session,
+  recipients: string[],
+  mail: Promise<Reply>,
+  rcpts: Promise<Reply>[],
+  endWritten: boolean,
+): Promise<{ mailReply: Reply; accepted: string[]; rejected: RecipientRefusal[] }> {
+  const { connection } = session;
+  let lost: SMTPError | undefined;
+  const arrived: Reply[] = [];
+  for (const reply of [mail, ...rcpts]) {
+    try {
+      arrived.push(await reply);
+    } catch (error) {
+      if (!(error instanceof SMTPError)) throw error;
+      lost = error;
+      break;
+    }
+  }
+  const [mailReply, ...rcptReplies] = arrived;
+  if (mailReply !== undefined) connection.failIfClosing(mailReply, "MAIL");
+  const { accepted, rejected } = sortRecipients(recipients, rcptReplies);
+  for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
+  if (lost === undefined) return { mailReply: mailReply!, accepted, rejected };
+  if (mailReply !== undefined && !isPositive(mailReply)) throw envelopeRefused(mailReply, rejected);
+  throw endWritten ? atStage(lost, "END") : lost;
+}
+
 export function sortRecipients(recipients: string[], replies: Reply[]) {
   const accepted: string[] = [];
   const rejected: RecipientRefusal[] = [];
@@ -97,7 +137,7 @@ export function errorMessage(cause: unknown): string {
  * nothing else may follow). When the connection itself had already failed, that failure is the error.
  */
 export function contentFailed(connection: Connection, cause: unknown, stage: "DATA" | "BDAT"): SMTPError {
-  if (connection.failure) return cause instanceof SMTPError ? cause : connection.failure;
+  if (connection.failure) return atStage(cause instanceof SMTPError ? cause : connection.failure, stage);
   const error = new SMTPError("EMESSAGE", `the message content failed: ${errorMessage(cause)}`, {
     stage,
     cause,

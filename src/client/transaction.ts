@@ -13,6 +13,7 @@ import {
   expectFinal,
   finish,
   resetQuietly,
+  settleEnvelope,
   sortRecipients,
   withRejected,
 } from "./outcome.js";
@@ -133,7 +134,8 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
 
   // ---- envelope ----
   let mailReply: Reply;
-  const rcptReplies: Reply[] = [];
+  let accepted: string[];
+  let rejected: RecipientRefusal[];
   let dataReply: Promise<Reply> | undefined;
   if (pipelining && chunking) {
     // The envelope rides with the first BDAT chunk (written by sendChunked); nothing is awaited before it.
@@ -145,18 +147,24 @@ export async function runTransaction(session: Session, tx: PreparedTransaction):
     if (tx.early === undefined) connection.writeCommands(launchEnvelope(session, tx));
     const early = tx.early!;
     dataReply = early.data;
-    mailReply = await early.mail;
-    for (const p of early.rcpts) rcptReplies.push(await p);
+    ({ mailReply, accepted, rejected } = await settleEnvelope(
+      session,
+      envelope.recipients,
+      early.mail,
+      early.rcpts,
+      false,
+    ));
   } else {
     const { mail, rcpts } = envelopeCommands(session, tx);
     mailReply = await connection.command(mail, "MAIL", t);
+    const rcptReplies: Reply[] = [];
     if (isPositive(mailReply)) {
       for (const rcpt of rcpts) rcptReplies.push(await connection.command(rcpt, "RCPT", t));
     }
+    connection.failIfClosing(mailReply, "MAIL");
+    ({ accepted, rejected } = sortRecipients(envelope.recipients, rcptReplies));
+    for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
   }
-  connection.failIfClosing(mailReply, "MAIL");
-  const { accepted, rejected } = sortRecipients(envelope.recipients, rcptReplies);
-  for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
 
   if (!isPositive(mailReply) || accepted.length === 0) {
     if (dataReply) {
