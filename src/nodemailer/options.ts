@@ -13,23 +13,11 @@ import {
   AUTH_XOAUTH2,
 } from "../auth/mechanism.js";
 import { SMTPError } from "../errors.js";
+import type { PoolOptions } from "../pool/types.js";
 import type { SMTPTimeouts } from "../types.js";
 
-/** Pool settings (API.md §6); `pool: true` means the defaults. */
-export interface TransportPoolOptions {
-  /** Connections open at once (default 5). */
-  maxConnections?: number;
-  /** Messages per connection before QUIT and a fresh one (default 1000). */
-  maxMessagesPerConnection?: number;
-  /** ms an idle connection stays open (default 30 000). */
-  idleTimeout?: number;
-  /** At most `messages` (+ `burst`) message starts in any `perMs` window, across all connections. */
-  rateLimit?: { messages: number; perMs: number; burst?: number };
-  /** sendMail() beyond this many waiting rejects (default: no limit). */
-  maxQueued?: number;
-  /** ms a throttled message may wait before it fails (default 600 000). */
-  throttleTimeout?: number;
-}
+/** Pool settings (API.md §6): PoolOptions without the connection's; `pool: true` means the defaults. */
+export type TransportPoolOptions = Omit<PoolOptions, keyof ConnectOptions>;
 
 /** nodemailer's `auth` object (user/pass), or ours (username/password). */
 export interface TransportAuth {

@@ -2,6 +2,8 @@
 // through a pool. Both take the message as a stream and never hold it whole.
 import { type ConnectOptions, connect } from "../api/connect.js";
 import type { RawSendOptions } from "../client/send.js";
+import { createPool } from "../pool/pool.js";
+import type { PoolOptions } from "../pool/types.js";
 import type { Content, SendResult } from "../types.js";
 
 export interface RawEnvelope {
@@ -38,5 +40,16 @@ export function oneShotSender(options: ConnectOptions): Sender {
     async close() {
       // nothing is kept open between messages
     },
+  };
+}
+
+/** A pool (API.md §6): connections reused, several messages in flight on each, safe retries. */
+export function pooledSender(options: PoolOptions): Sender {
+  const pool = createPool(options);
+  return {
+    async send(envelope, message, sendOptions) {
+      return { result: await pool.sendRaw(envelope.from, envelope.recipients, message, sendOptions) };
+    },
+    close: () => pool.close(),
   };
 }

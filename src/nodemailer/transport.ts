@@ -8,7 +8,7 @@ import { SMTPError } from "../errors.js";
 import type { DSNNotify } from "../types.js";
 import { type SmtpkitTransportOptions, type TranslatedOptions, translateOptions } from "./options.js";
 import { type NodemailerEnvelope, type SmtpkitSentMessageInfo, toInfo, toTransportError } from "./results.js";
-import { oneShotSender, type Sender } from "./senders.js";
+import { oneShotSender, pooledSender, type Sender } from "./senders.js";
 
 /** nodemailer's per-message DSN option (`sendMail({ dsn })`). */
 export interface NodemailerDsn {
@@ -72,7 +72,7 @@ export class SmtpkitTransport extends EventEmitter {
     this.#options = translateOptions(options);
     const pool = this.#options.pool;
     if (pool) {
-      this.#sender = pooledSender();
+      this.#sender = pooledSender({ ...this.#options.connect, ...pool });
       this.#capacity = (pool.maxConnections ?? DEFAULT_POOL_CONNECTIONS) * POOL_DEPTH;
     } else {
       this.#sender = oneShotSender(this.#options.connect);
@@ -192,10 +192,4 @@ function sendOptions(data: NodemailerMail["data"]): RawSendOptions {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
-}
-
-function pooledSender(): Sender {
-  throw new SMTPError("EINPUT", "pool: createPool (API.md §6) has not landed on this branch yet", {
-    temporary: false,
-  });
 }
