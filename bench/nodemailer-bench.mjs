@@ -2,6 +2,7 @@
 // pool of 4 connections) with its own SMTP pool vs with smtpkitTransport({ pool }), same invocation, runs
 // alternating. The composer (nodemailer's MailComposer, base64 of the attachment) is the same on both sides.
 import { execFile } from "node:child_process";
+import os from "node:os";
 import { fileURLToPath } from "node:url";
 
 const CLIENT = fileURLToPath(new URL("nodemailer-client.mjs", import.meta.url));
@@ -44,6 +45,7 @@ export async function nodemailerTransportBench({ servers, ca, rounds, messages, 
     { label: `smtp-sink (PIPELINING) · clear · ${TRANSPORT_LABEL}`, server: servers.sink, tls: false },
     { label: `Postfix (CHUNKING) · STARTTLS · ${TRANSPORT_LABEL}`, server: servers.postfix, tls: true },
   ];
+  const loadAtStart = os.loadavg()[0];
   const rows = [];
   const targets = [];
   const problems = [];
@@ -95,7 +97,9 @@ export async function nodemailerTransportBench({ servers, ca, rounds, messages, 
   ];
   const text = [
     `nodemailer transport (issue #14): ${rounds} round(s), ${messages} messages per run after ${warmup} unmeasured, ` +
-      "32 sendMail() calls outstanding, 4 connections; medians; each run in a fresh process (CPU = user + system).",
+      "32 sendMail() calls outstanding, 4 connections; medians; each run in a fresh process (CPU = user + system). " +
+      `Node ${process.version}, ${os.cpus().length} CPU(s), load average ${loadAtStart.toFixed(1)} at start, ` +
+      `${os.loadavg()[0].toFixed(1)} at end.`,
     "",
     ...table,
     "",
