@@ -64,7 +64,9 @@ function refusalFields(errors: unknown): unknown {
   }));
 }
 
-describe("nodemailer's SMTP transport and smtpkitTransport against the same script", () => {
+describe("nodemailer's SMTP transport and smtpkitTransport against the same script", {
+  timeout: 15_000,
+}, () => {
   for (const [label, replies] of [
     [
       "every recipient accepted",
@@ -160,7 +162,9 @@ describe("nodemailer's SMTP transport and smtpkitTransport against the same scri
   }
 });
 
-describe("hostile servers: nodemailer's transport is fooled, smtpkitTransport is not", () => {
+describe("hostile servers: nodemailer's transport is fooled, smtpkitTransport is not", {
+  timeout: 15_000,
+}, () => {
   it("AUTH offered only in clear: nodemailer sends the password; ours refuses (EAUTH) and sends nothing", async () => {
     const script: Step[] = [
       ...greetAndEhlo(["AUTH PLAIN LOGIN", "8BITMIME"], NAME),

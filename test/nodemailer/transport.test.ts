@@ -15,10 +15,18 @@ const NAME = "client.example";
 
 const transporterFor = (port: number) =>
   nodemailer.createTransport(
-    smtpkitTransport({ host: "127.0.0.1", port, name: NAME, security: "none", ignoreTLS: true }),
+    smtpkitTransport({
+      host: "127.0.0.1",
+      port,
+      name: NAME,
+      security: "none",
+      ignoreTLS: true,
+      // a guard that breaks fails the test in seconds instead of waiting out the 10-minute defaults
+      timeouts: { command: 5000, data: 5000 },
+    }),
   );
 
-describe("smtpkitTransport on the wire", () => {
+describe("smtpkitTransport on the wire", { timeout: 15_000 }, () => {
   it("nodemailer's dsn option becomes RET/ENVID on MAIL and NOTIFY/ORCPT on RCPT", async () => {
     const server = await start([
       ...greetAndEhlo(["DSN", "8BITMIME"], NAME),
