@@ -121,7 +121,3 @@ export function atStage(error: SMTPError, stage: SMTPStage): SMTPError {
 export function inputError(message: string, stage?: SMTPStage): SMTPError {
   return new SMTPError("EINPUT", message, { stage, temporary: false });
 }
-
-export function protocolError(message: string, stage?: SMTPStage, cause?: unknown): SMTPError {
-  return new SMTPError("EPROTOCOL", message, { stage, cause, temporary: false });
-}

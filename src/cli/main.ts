@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The smtpkit command: dispatch to a subcommand, print one line on stderr on failure, set the exit status.
 import { readFileSync } from "node:fs";
+import { basename } from "node:path";
 import { CliError, describeFailure } from "./common.js";
 import { runDemo } from "./demo.js";
 import { EXIT, EXIT_HELP } from "./exit-codes.js";
 import { runProbe } from "./probe.js";
 import { runSend } from "./send.js";
+import { runSendmail } from "./sendmail.js";
 
 const HELP = `smtpkit: an SMTP client
 
@@ -15,6 +17,9 @@ const HELP = `smtpkit: an SMTP client
                  [--body TEXT | --body-file F | (stdin)] [--verbose] [--json]
   smtpkit probe  --host H [--port P] [--security ...] [--json]
                  greeting, extensions, auth before and after TLS, TLS version/cipher/certificate, SPKI pin
+  smtpkit sendmail [-t] [-i] [-f FROM] [-F NAME] [--account NAME] [--config FILE] [recipient...]
+                 the message on stdin, sendmail(8) style, msmtprc accounts, sysexits; also the mode
+                 when started as "sendmail" (a symlink)
   smtpkit demo   an embedded loopback SMTP server; one message through STARTTLS + AUTH; prints the
                  transcript and the message as the server received it (no network needed)
 
@@ -32,6 +37,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   send: runSend,
   probe: runProbe,
   demo: runDemo,
+  sendmail: runSendmail,
 };
 
 /** Runs the CLI with `argv` (without node and the script); resolves with the exit status. */
@@ -47,7 +53,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const run = COMMANDS[command];
   if (run === undefined) {
-    process.stderr.write(`smtpkit: unknown command "${command}" (send, probe, demo; see smtpkit --help)\n`);
+    process.stderr.write(
+      `smtpkit: unknown command "${command}" (send, probe, sendmail, demo; see smtpkit --help)\n`,
+    );
     return EXIT.USAGE;
   }
   try {
@@ -74,8 +82,11 @@ function version(): string {
   }
 }
 
+/** Started under the name "sendmail" (a symlink, as MUAs and /usr/sbin/sendmail expect): sendmail mode. */
+const asSendmail = basename(process.argv[1] ?? "") === "sendmail";
+
 // no top-level await: the package stays loadable through require(esm)
-main(process.argv.slice(2)).then(
+(asSendmail ? runSendmail(process.argv.slice(2)) : main(process.argv.slice(2))).then(
   (code) => {
     process.exitCode = code;
   },

@@ -7,6 +7,7 @@ import { openSocket } from "../api/open-socket.js";
 import { SMTP } from "../client/smtp.js";
 import { describeReply, SMTPError } from "../errors.js";
 import type { Reply } from "../types.js";
+import { ACCOUNT_FLAGS, ACCOUNT_HELP, applyAccount } from "./account.js";
 import {
   authName,
   CONNECTION_FLAGS,
@@ -22,8 +23,10 @@ import { EXIT } from "./exit-codes.js";
 export const PROBE_HELP = `smtpkit probe: what a server speaks
 
   smtpkit probe --host H [--port P] [--security MODE] [--tls-ca FILE] [--json]
+  smtpkit probe --account NAME [--config FILE]
 
 ${CONNECTION_HELP}
+${ACCOUNT_HELP}
 
 Reports the greeting, the EHLO extensions and AUTH mechanisms before and after TLS, the TLS version,
 cipher and key exchange, the certificate (subject, issuer, validity, names), whether it verifies (and
@@ -78,11 +81,12 @@ export interface TLSReport {
 
 /** Runs `smtpkit probe`; resolves with the exit status. */
 export async function runProbe(argv: string[]): Promise<number> {
-  const values = parse(argv, CONNECTION_FLAGS);
+  const values = parse(argv, { ...CONNECTION_FLAGS, ...ACCOUNT_FLAGS });
   if (values.help === true) {
     process.stdout.write(`${PROBE_HELP}\n`);
     return EXIT.OK;
   }
+  applyAccount(values); // --account/--config: the account's host, port, TLS settings (flags win)
   const options = connectionOptions(values, process.stderr);
   const plan = planConnection(options);
   const transcript = new Transcript(values.verbose === true ? process.stderr : undefined);

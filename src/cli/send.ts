@@ -1,8 +1,8 @@
 // `smtpkit send`: one message from the command line.
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { sendMail } from "../api/send-mail.js";
 import type { Content, SendResult } from "../types.js";
+import { ACCOUNT_FLAGS, ACCOUNT_HELP, applyAccount, passwordFromSources } from "./account.js";
 import {
   AUTH_BY_NAME,
   CliError,
@@ -18,6 +18,7 @@ import {
   Transcript,
 } from "./common.js";
 import { EXIT } from "./exit-codes.js";
+import { sendMailFor } from "./session.js";
 
 /** `smtpkit send --help`. */
 export const SEND_HELP = `smtpkit send: send one message
@@ -36,6 +37,7 @@ ${CONNECTION_HELP}
   --to, --cc, --bcc      recipients; repeat for more (Bcc appears in no header)
   --subject S
   --body TEXT | --body-file F    the body (plain text, or a ready MIME message); else read from stdin
+${ACCOUNT_HELP}
 
 There is no --password: a password in the argument list is visible to every user of the machine (ps).`;
 
@@ -52,6 +54,7 @@ const SEND_FLAGS = {
   subject: { type: "string" },
   body: { type: "string" },
   "body-file": { type: "string" },
+  ...ACCOUNT_FLAGS,
 } as const;
 
 /** Runs `smtpkit send`; resolves with the exit status. */
@@ -62,6 +65,7 @@ export async function runSend(argv: string[]): Promise<number> {
     process.stdout.write(`${SEND_HELP}\n`);
     return EXIT.OK;
   }
+  const account = applyAccount(values); // --account/--config fill the flags not given
   const options = connectionOptions(values, process.stderr);
   const from = required(values, "from");
   const subject = required(values, "subject");
@@ -78,11 +82,14 @@ export async function runSend(argv: string[]): Promise<number> {
   if (str(values, "body") !== undefined && str(values, "body-file") !== undefined) {
     throw new CliError(EXIT.USAGE, "give --body or --body-file, not both");
   }
-  const password = user === undefined ? undefined : await readPassword(values);
+  const password =
+    user === undefined
+      ? undefined
+      : ((await passwordFromSources(values, account, user, options.host)) ?? (await readPassword(values)));
   const transcript = new Transcript(values.verbose === true ? process.stderr : undefined, [password]);
   const body = await openBody(values);
   try {
-    const result = await sendMail({
+    const result = await sendMailFor(account)({
       ...options,
       auth:
         user === undefined || password === undefined

@@ -1,17 +1,17 @@
 import { atStage, type RecipientRefusal, replyError, SMTPError } from "../errors.js";
 import * as commands from "../protocol/commands.js";
 import { isPositive } from "../protocol/reply.js";
-import type { Connection } from "../transport/connection.js";
 import type { Reply } from "../types.js";
-import type { Session, TransactionResult } from "./transaction.js";
+import type { Session, TransactionResult } from "./session.js";
 
 // How a transaction's replies become its outcome: accepted and rejected recipients, the final reply,
 // the errors for refusals, and the RSET that keeps the session usable after a refusal before the data ends.
 
 /** Registers the waiter(s) for the end of data: one, or one per accepted recipient with LMTP (RFC 2033 §4.2). */
 export function expectFinal(session: Session, acceptedCount: number, stage: "END" = "END"): Promise<Reply>[] {
-  const count = session.lmtp ? acceptedCount : 1;
-  return Array.from({ length: count }, () => session.connection.expect(stage, session.timeouts.data));
+  const { connection, timeouts } = session;
+  if (!session.lmtp) return [connection.expect(stage, timeouts.data)];
+  return Array.from({ length: acceptedCount }, () => connection.expect(stage, timeouts.data));
 }
 
 export async function finish(
@@ -82,17 +82,15 @@ export async function settleEnvelope(
 ): Promise<{ mailReply: Reply; accepted: string[]; rejected: RecipientRefusal[] }> {
   const { connection } = session;
   let lost: SMTPError | undefined;
-  const arrived: Reply[] = [];
-  for (const reply of [mail, ...rcpts]) {
-    try {
-      arrived.push(await reply);
-    } catch (error) {
-      if (!(error instanceof SMTPError)) throw error;
-      lost = error;
-      break;
-    }
+  let mailReply: Reply | undefined;
+  const rcptReplies: Reply[] = [];
+  try {
+    mailReply = await mail;
+    for (const reply of rcpts) rcptReplies.push(await reply);
+  } catch (error) {
+    if (!(error instanceof SMTPError)) throw error;
+    lost = error;
   }
-  const [mailReply, ...rcptReplies] = arrived;
   if (mailReply !== undefined) connection.failIfClosing(mailReply, "MAIL");
   const { accepted, rejected } = sortRecipients(recipients, rcptReplies);
   for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
@@ -124,26 +122,6 @@ export async function resetQuietly(session: Session): Promise<void> {
 
 export function withRejected(error: SMTPError, rejected: RecipientRefusal[]): SMTPError {
   error.rejected = rejected;
-  return error;
-}
-
-export function errorMessage(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
-/**
- * The error for a content source that failed: EMESSAGE with the source's error as the cause, and the
- * connection destroyed so the terminator is never sent (the server is still reading message data, so
- * nothing else may follow). When the connection itself had already failed, that failure is the error.
- */
-export function contentFailed(connection: Connection, cause: unknown, stage: "DATA" | "BDAT"): SMTPError {
-  if (connection.failure) return atStage(cause instanceof SMTPError ? cause : connection.failure, stage);
-  const error = new SMTPError("EMESSAGE", `the message content failed: ${errorMessage(cause)}`, {
-    stage,
-    cause,
-    temporary: false,
-  });
-  connection.fail(error);
   return error;
 }
 

@@ -65,7 +65,6 @@ export function createPool(options: PoolOptions): Pool {
 
 class SMTPPool implements Pool {
   readonly #connectOptions: ConnectOptions;
-  readonly #maxConnections: number;
   /** maxMessagesPerConnection, or less once a server showed a smaller per-session limit. */
   #perConnection: number;
   readonly #idleTimeout: number;
@@ -108,7 +107,6 @@ class SMTPPool implements Pool {
     positiveNumber(throttleTimeout, "throttleTimeout");
     if (!(maxQueued === Number.POSITIVE_INFINITY || (Number.isInteger(maxQueued) && maxQueued >= 0)))
       throw inputError("maxQueued must be a whole number ≥ 0");
-    this.#maxConnections = maxConnections;
     this.#perConnection = maxMessagesPerConnection;
     this.#idleTimeout = idleTimeout;
     this.#throttleTimeout = throttleTimeout;
