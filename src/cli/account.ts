@@ -20,8 +20,10 @@ export const ACCOUNT_FLAGS = {
 /** Help text for ACCOUNT_FLAGS. */
 export const ACCOUNT_HELP = `  --account NAME         use this account of the configuration file (default: "account default : ...")
   --config FILE          msmtprc-syntax file (default $XDG_CONFIG_HOME/smtpkit/config, ~/.config/smtpkit/config);
-                         an existing ~/.msmtprc works as it is; command-line flags override the account
-  --password-command CMD the password is the first line of CMD's output (run by /bin/sh), e.g. "pass show smtp"`;
+                         an existing ~/.msmtprc works as it is; command-line flags override the account`;
+
+/** Help text for --password-command where no other text describes it (sendmail, probe). */
+export const PASSWORD_COMMAND_HELP = `  --password-command CMD the password is the first line of CMD's output (run by /bin/sh), e.g. "pass show smtp"`;
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 

@@ -2,7 +2,7 @@
 // The smtpkit command: dispatch to a subcommand, print one line on stderr on failure, set the exit status.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { CliError, describeFailure } from "./common.js";
+import { CliError, describeFailure, failureJson } from "./common.js";
 import { runDemo } from "./demo.js";
 import { EXIT, EXIT_HELP } from "./exit-codes.js";
 import { runProbe } from "./probe.js";
@@ -12,10 +12,14 @@ import { runSendmail } from "./sendmail.js";
 const HELP = `smtpkit: an SMTP client
 
   smtpkit send   --host H [--port P] [--security starttls|tls|starttls-if-offered|none]
-                 [--user U] [--password-env VAR | --password-file F] [--auth plain|login|...]
+                 [--tls-ca FILE] [--insecure] [--timeout MS] [--client-name NAME] [--lmtp]
+                 [--user U] [--password-env VAR | --password-file F | --password-command CMD]
+                 [--oauth2-provider google|microsoft | --oauth2-token-url URL] [--oauth2-client-id ID ...]
+                 [--auth plain|login|xoauth2|oauthbearer|...]
                  --from A --to B [--to C] [--cc D] [--bcc E] --subject S
                  [--body TEXT | --body-file F | (stdin)] [--verbose] [--json]
-  smtpkit probe  --host H [--port P] [--security ...] [--json]
+  smtpkit probe  --host H [--port P] [--security ...] [--tls-ca FILE] [--insecure] [--timeout MS]
+                 [--client-name NAME] [--lmtp] [--verbose] [--json]
                  greeting, extensions, auth before and after TLS, TLS version/cipher/certificate, SPKI pin
   smtpkit sendmail [-t] [-i] [-f FROM] [-F NAME] [--account NAME] [--config FILE] [recipient...]
                  the message on stdin, sendmail(8) style, msmtprc accounts, sysexits; also the mode
@@ -64,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
     // usage and input errors, and anything unexpected; SMTP failures are reported by the subcommands
     const { line, exitCode } = describeFailure(command, error, undefined);
     process.stderr.write(`${line}\n`);
+    // a usage error found while reading the flags: --json still gets its error object
+    if (rest.includes("--json")) process.stdout.write(`${failureJson(error, line, exitCode)}\n`);
     if (!(error instanceof CliError) && process.env.SMTPKIT_DEBUG && error instanceof Error) {
       process.stderr.write(`${error.stack}\n`);
     }

@@ -6,7 +6,7 @@ import { phraseForm } from "../message/encode-words.js";
 import { fieldValue, peekHeaderBlock, type RawField, replay } from "../message/header-block.js";
 import { foldHeader, formatDate, generateMessageId, type HeaderPart } from "../message/headers.js";
 import type { SendResult } from "../types.js";
-import { ACCOUNT_HELP, applyAccount, passwordFromSources } from "./account.js";
+import { ACCOUNT_HELP, applyAccount, PASSWORD_COMMAND_HELP, passwordFromSources } from "./account.js";
 import { AUTH_BY_NAME, CliError, connectionOptions, describeFailure, Transcript } from "./common.js";
 import { openSession } from "./session.js";
 import { SYSEXIT, SYSEXIT_HELP, sysexitFor } from "./sysexits.js";
@@ -25,6 +25,7 @@ export const SENDMAIL_HELP = `smtpkit sendmail: send the message on stdin, as se
   -a NAME, -C FILE       msmtp's spellings of --account and --config
   --                     the end of options: everything after it is a recipient
 ${ACCOUNT_HELP}
+${PASSWORD_COMMAND_HELP}
 
 The connection comes from the account (host, port, tls, tls_starttls, tls_trust_file, tls_fingerprint,
 tls_certcheck, auth, user, password/passwordeval/keyring, domain, timeout, dsn_notify, dsn_return,

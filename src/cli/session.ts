@@ -1,9 +1,8 @@
 // Opening a session for an account: connect() as usual, or — with a pinned certificate (tls_fingerprint) —
 // connect without credentials, check the pin on the established channel, and only then authenticate.
-import { type ConnectOptions, connect } from "../api/connect.js";
+import { authenticateSession, type ConnectOptions, connect } from "../api/connect.js";
 import { type MailOptions, sendMail } from "../api/send-mail.js";
 import type { SMTP } from "../client/smtp.js";
-import { describeReply, SMTPError } from "../errors.js";
 import type { SendResult } from "../types.js";
 import type { AccountUse } from "./account.js";
 import { verifyPinnedCertificate } from "./pin.js";
@@ -20,17 +19,7 @@ export async function openSession(options: ConnectOptions, use: AccountUse | und
   });
   try {
     verifyPinnedCertificate(smtp, fingerprint, `${use!.file}:${use!.account.settings.tls_fingerprint!.line}`);
-    if (auth !== undefined) {
-      const ok = await smtp.authenticate(auth.username, auth.password, auth.type);
-      if (!ok) {
-        const reply = smtp.lastReply;
-        throw new SMTPError(
-          "EAUTH",
-          `the server declined the credentials${reply ? `: ${describeReply(reply)}` : ""}; check the user name and password`,
-          { stage: "AUTH", reply },
-        );
-      }
-    }
+    if (auth !== undefined) await authenticateSession(smtp, options);
     return smtp;
   } catch (error) {
     await smtp.close().catch(() => undefined);
