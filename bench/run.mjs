@@ -20,6 +20,8 @@ import {
   startSmtpSink,
 } from "./lib/servers.mjs";
 
+import { nodemailerTransportBench, TRANSPORT_LABEL } from "./nodemailer-bench.mjs";
+
 const HERE = new URL("./", import.meta.url);
 const CLIENT = fileURLToPath(new URL("client.mjs", HERE));
 const RESULTS_DIR = fileURLToPath(new URL("results/", HERE));
@@ -335,7 +337,9 @@ async function main() {
     process.exit(2);
   }
   const list = scenarios();
-  if (list.length === 0) {
+  // the nodemailer transport rows (issue #14), also selected by --only
+  const transportRows = !opts.only || `nodemailer transport ${TRANSPORT_LABEL}`.includes(opts.only);
+  if (list.length === 0 && !transportRows) {
     console.error(`bench: no scenario matches --only ${JSON.stringify(opts.only)}`);
     process.exit(64);
   }
@@ -477,6 +481,18 @@ async function main() {
     }
 
     const report = buildReport(results, baselineRSS, extensionsSeen, problems, started, loadAtStart);
+    if (transportRows) {
+      const transport = await nodemailerTransportBench({
+        servers,
+        ca: CA_FILE,
+        rounds: ROUNDS,
+        messages: QUICK ? 200 : 1000,
+        warmup: QUICK ? 50 : 200,
+        log: (line) => console.error(line),
+      });
+      problems.push(...transport.problems);
+      report.text = list.length > 0 ? `${report.text}\n\n${transport.text}` : transport.text;
+    }
     console.log(report.text);
     mkdirSync(RESULTS_DIR, { recursive: true });
     writeFileSync(`${RESULTS_DIR}latest.md`, `${report.text}\n`);
