@@ -3,19 +3,16 @@
 // and arrayBuffers after a forced gc() stays small. Over DATA (Postfix's smtp-sink, no CHUNKING) and over
 // BDAT (a private Postfix with CHUNKING), through sendRaw() and send(). Each client runs in a child process.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { freePort, waitForListening } from "../helpers/servers/common.js";
+import { type MemoryChildResult, runMemoryChild } from "../helpers/memory.js";
 import { type PostfixServer, postfixUnavailableReason, startPostfix } from "../helpers/servers/postfix.js";
+import { type SmtpSink, startSmtpSink } from "../helpers/servers/smtp-sink.js";
 
-const SMTP_SINK = "/usr/sbin/smtp-sink";
 const MIB = 1024 * 1024;
 const SIZE = 200 * MIB;
-const CHILD = fileURLToPath(new URL("./memory-child.js", import.meta.url));
 /**
  * Peak RSS over a bare process that loaded smtpkit, and arrayBuffers alive right after a forced gc().
  * Holding the message costs 200+ MiB of each (the leak of issue 9 measured +216 to +239 MiB RSS). What
@@ -27,32 +24,7 @@ const CHILD = fileURLToPath(new URL("./memory-child.js", import.meta.url));
 const RSS_BOUND_MIB = 32;
 const ARRAY_BUFFERS_BOUND_MIB = 16;
 
-interface ChildResult {
-  maxRSS: number;
-  arrayBuffersAfterGc: number;
-  code?: number;
-  seconds?: number;
-  chunking?: boolean;
-}
-
-async function runChild(args: string[]): Promise<ChildResult> {
-  const child = spawn(process.execPath, ["--expose-gc", CHILD, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => {
-    out += d;
-  });
-  child.stderr.on("data", (d: Buffer) => {
-    err += d;
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  const status = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  clearTimeout(timer);
-  assert.equal(status, 0, err);
-  return JSON.parse(out.trim().split("\n").pop()!) as ChildResult;
-}
+const runChild = (args: string[]): Promise<MemoryChildResult> => runMemoryChild(args, 120_000);
 
 /** A 200 MiB message file on disk (a ready MIME message: header block, then lines, some starting with a dot). */
 function writeMessageFile(path: string): void {
@@ -75,24 +47,21 @@ function writeMessageFile(path: string): void {
 describe("memory: a 200 MiB fresh-buffer stream is not held", () => {
   let dir: string;
   let file: string;
-  let sink: ChildProcess;
-  let sinkPort: number;
-  let baseline: ChildResult;
+  let sink: SmtpSink;
+  let baseline: MemoryChildResult;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "smtpkit-memory-"));
     file = join(dir, "message.eml");
     writeMessageFile(file);
-    sinkPort = await freePort();
-    sink = spawn(SMTP_SINK, ["-u", "nobody", `127.0.0.1:${sinkPort}`, "16"], { stdio: "ignore" });
-    await waitForListening(sinkPort, 5000);
+    sink = await startSmtpSink({ dump: false });
     baseline = await runChild(["baseline"]);
   });
   after(() => {
-    sink?.kill();
+    sink?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function check(label: string, result: ChildResult, chunking: boolean): void {
+  function check(label: string, result: MemoryChildResult, chunking: boolean): void {
     assert.equal(result.code, 250);
     assert.equal(result.chunking, chunking, "the server's CHUNKING offer");
     const growth = (result.maxRSS - baseline.maxRSS) / 1024;
@@ -110,12 +79,12 @@ describe("memory: a 200 MiB fresh-buffer stream is not held", () => {
 
   describe("DATA (smtp-sink)", () => {
     it("sendRaw(fs.createReadStream(200 MiB file))", async () => {
-      check("DATA sendRaw file", await runChild([String(sinkPort), "raw", "file", file]), false);
+      check("DATA sendRaw file", await runChild([String(sink.port), "raw", "file", file]), false);
     });
     it("send() with a generator of fresh 64 KiB buffers", async () => {
       check(
         "DATA send generator",
-        await runChild([String(sinkPort), "send", "generator", String(SIZE)]),
+        await runChild([String(sink.port), "send", "generator", String(SIZE)]),
         false,
       );
     });

@@ -3,18 +3,15 @@
 // that loaded smtpkit, and no buffer survives a forced gc(). The client runs in its own process (the shared
 // memory child of test/interop, mode mail|mail-dkim) against Postfix's smtp-sink.
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { freePort, waitForListening } from "../helpers/servers/common.js";
+import { type MemoryChildResult, runMemoryChild } from "../helpers/memory.js";
+import { type SmtpSink, startSmtpSink } from "../helpers/servers/smtp-sink.js";
 
-const SMTP_SINK = "/usr/sbin/smtp-sink";
 const MIB = 1024 * 1024;
 const SIZE = 200 * MIB;
-const CHILD = fileURLToPath(new URL("../interop/memory-child.js", import.meta.url));
 /**
  * The issue asks for +16 MiB. The data path's own memory test (test/interop/memory.test.ts) explains why a
  * fresh-buffer stream cannot be held to that on a shared machine (the garbage of one gc interval; a bare loop
@@ -24,38 +21,13 @@ const CHILD = fileURLToPath(new URL("../interop/memory-child.js", import.meta.ur
 const RSS_BOUND_MIB = 24;
 const ARRAY_BUFFERS_BOUND_MIB = 16;
 
-interface ChildResult {
-  maxRSS: number;
-  arrayBuffersAfterGc: number;
-  code?: number;
-  seconds?: number;
-}
-
-async function runChild(args: string[]): Promise<ChildResult> {
-  const child = spawn(process.execPath, ["--expose-gc", CHILD, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => {
-    out += d;
-  });
-  child.stderr.on("data", (d: Buffer) => {
-    err += d;
-  });
-  const timer = setTimeout(() => child.kill("SIGKILL"), 180_000);
-  const status = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  clearTimeout(timer);
-  assert.equal(status, 0, err);
-  return JSON.parse(out.trim().split("\n").pop()!) as ChildResult;
-}
+const runChild = (args: string[]): Promise<MemoryChildResult> => runMemoryChild(args, 180_000);
 
 describe("memory: a 200 MiB attachment from disk through smtp-sink", () => {
-  let sink: ChildProcess;
-  let port: number;
+  let sink: SmtpSink;
   let dir: string;
   let file: string;
-  let baseline: ChildResult;
+  let baseline: MemoryChildResult;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "smtpkit-mime-memory-"));
@@ -67,19 +39,17 @@ describe("memory: a 200 MiB attachment from disk through smtp-sink", () => {
       writeSync(fd, block);
     }
     closeSync(fd);
-    port = await freePort();
-    sink = spawn(SMTP_SINK, ["-u", "nobody", `127.0.0.1:${port}`, "16"], { stdio: "ignore" });
-    await waitForListening(port, 5000);
+    sink = await startSmtpSink({ dump: false });
     baseline = await runChild(["baseline"]);
   });
   after(() => {
-    sink.kill();
+    sink?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   for (const mode of ["mail", "mail-dkim"]) {
     it(`sendMail() with the file as attachment${mode === "mail-dkim" ? ", DKIM-signed (RSA + Ed25519)" : ""}`, async () => {
-      const result = await runChild([String(port), mode, "file", file]);
+      const result = await runChild([String(sink.port), mode, "file", file]);
       assert.equal(result.code, 250);
       const growth = (result.maxRSS - baseline.maxRSS) / 1024;
       const retained = result.arrayBuffersAfterGc / MIB;

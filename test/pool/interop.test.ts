@@ -8,7 +8,7 @@ import { describe, test } from "node:test";
 import { createPool } from "../../src/pool/pool.js";
 import { waitUntil } from "../helpers/servers/common.js";
 import { postfixUnavailableReason, startPostfix } from "../helpers/servers/postfix.js";
-import { smtpSinkUnavailableReason, startSmtpSink } from "./smtp-sink.js";
+import { smtpSinkUnavailableReason, startSmtpSink } from "../helpers/servers/smtp-sink.js";
 
 const mail = (i: number) => ({
   from: '"Pool Test" <sender@example.test>',
@@ -20,8 +20,9 @@ const mail = (i: number) => ({
 describe("pool interop", () => {
   test("smtp-sink: 10 000 messages over 4 connections, each arrives once, carried by 4 sessions", {
     skip: smtpSinkUnavailableReason(),
-  }, async () => {
+  }, async (t) => {
     const sink = await startSmtpSink();
+    t.after(() => sink.stop());
     await waitUntil(() => (sink.counters().sessions >= 1 ? true : undefined), 5000, "the probe session");
     const before = sink.counters();
     const pool = createPool({
