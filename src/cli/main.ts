@@ -15,6 +15,8 @@ const HELP = `smtpkit: an SMTP client
                  [--body TEXT | --body-file F | (stdin)] [--verbose] [--json]
   smtpkit probe  --host H [--port P] [--security ...] [--json]
                  greeting, extensions, auth before and after TLS, TLS version/cipher/certificate, SPKI pin
+  smtpkit outbox work --redis URL [--concurrency N] (the connection flags of send)
+                 a worker for the durable outbox (smtpkit/outbox); smtpkit outbox status ID --redis URL
   smtpkit demo   an embedded loopback SMTP server; one message through STARTTLS + AUTH; prints the
                  transcript and the message as the server received it (no network needed)
 
@@ -32,6 +34,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   send: runSend,
   probe: runProbe,
   demo: runDemo,
+  outbox: async (argv) => (await import("./outbox.js")).runOutbox(argv), // loads bullmq only when used
 };
 
 /** Runs the CLI with `argv` (without node and the script); resolves with the exit status. */

@@ -108,7 +108,7 @@ export async function runSend(argv: string[]): Promise<number> {
 }
 
 /** `--password` (in any spelling parseArgs would take) is refused before anything else is looked at. */
-function refusePasswordFlag(argv: string[]): void {
+export function refusePasswordFlag(argv: string[]): void {
   for (const arg of argv) {
     if (arg === "--") return;
     if (
@@ -127,7 +127,7 @@ function refusePasswordFlag(argv: string[]): void {
   }
 }
 
-function mechanismOf(name: string | undefined): number | undefined {
+export function mechanismOf(name: string | undefined): number | undefined {
   if (name === undefined) return undefined;
   const type = AUTH_BY_NAME.get(name.toUpperCase());
   if (type === undefined) {
@@ -139,7 +139,7 @@ function mechanismOf(name: string | undefined): number | undefined {
   return type;
 }
 
-async function readPassword(values: Record<string, unknown>): Promise<string> {
+export async function readPassword(values: Record<string, unknown>): Promise<string> {
   const envName = typeof values["password-env"] === "string" ? values["password-env"] : undefined;
   const file = typeof values["password-file"] === "string" ? values["password-file"] : undefined;
   if (envName !== undefined && file !== undefined) {
