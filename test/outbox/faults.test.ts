@@ -113,12 +113,14 @@ describe("outbox faults", { skip }, () => {
         await killNow(child);
       } else {
         const armedAfter = relay.accepted().length + 5 + Math.floor(Math.random() * 20);
+        let fired = false;
         await new Promise<void>((resolve) => {
           relay.script =
             how === "after the final dot, before the reply"
               ? {
                   beforeReply: async () => {
-                    if (relay.accepted().length < armedAfter || child.signalCode !== null) return sleep(5);
+                    if (relay.accepted().length < armedAfter || fired) return sleep(5);
+                    fired = true;
                     kills.push({ at: Date.now(), how });
                     await killNow(child); // the reply goes to a dead client: the message was accepted
                     resolve();
@@ -127,7 +129,8 @@ describe("outbox faults", { skip }, () => {
               : {
                   beforeReply: slow.beforeReply,
                   afterReply: () => {
-                    if (relay.accepted().length < armedAfter || child.signalCode !== null) return;
+                    if (relay.accepted().length < armedAfter || fired) return;
+                    fired = true;
                     kills.push({ at: Date.now(), how });
                     child.kill("SIGKILL");
                     resolve();
