@@ -19,6 +19,10 @@ import {
   startSmtpSink,
 } from "./lib/servers.mjs";
 
+// `npm run bench -- outbox`: the outbox benchmark (bench/outbox.mjs) instead of the client benchmark
+if (process.argv[2] === "outbox")
+  await import("./outbox.mjs").then(() => process.exit(process.exitCode ?? 0));
+
 const HERE = new URL("./", import.meta.url);
 const CLIENT = fileURLToPath(new URL("client.mjs", HERE));
 const RESULTS_DIR = fileURLToPath(new URL("results/", HERE));
