@@ -6,6 +6,7 @@ import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { createOutbox, type Outbox, type OutboxEvent, type OutboxOptions } from "../../src/outbox/index.js";
 import { rejectsWith } from "../helpers/assertions.js";
+import { startScriptServer } from "../helpers/script-server.js";
 import { freePort, waitUntil } from "../helpers/servers/common.js";
 import { type RedisServer, redisUnavailableReason, startRedis } from "../helpers/servers/redis.js";
 import { type Relay, startRelay } from "./relay.js";
@@ -262,4 +263,43 @@ describe("outbox", { skip }, () => {
     const refused = relay.attempts().length; // the relay refused at MAIL: no data, so attempts() only counts 250s here
     assert.ok(refused >= total);
   });
+
+  for (const policy of ["retry", "fail"] as const) {
+    test(`connection lost after the end of data: deliveryUnknown, onDeliveryUnknown "${policy}"`, async () => {
+      // every connection: the whole message is read, then the connection is reset before any reply
+      const server = await startScriptServer([
+        { send: "220 script ESMTP\r\n" },
+        { expect: /^EHLO /, reply: "250 script\r\n" },
+        { expect: /^MAIL FROM:/, reply: "250 ok\r\n" },
+        { expect: /^RCPT TO:/, reply: "250 ok\r\n" },
+        { expect: "DATA", reply: "354 go ahead\r\n" },
+        { data: true },
+        { destroy: true },
+      ]);
+      try {
+        const o = outbox({
+          relay: { host: "127.0.0.1", port: server.port, security: "none", maxConnections: 1 },
+          retry: { delays: [100, 100] },
+          onDeliveryUnknown: policy,
+        });
+        const events = record(o);
+        const r = await o.enqueue(mail(1));
+        o.work({ concurrency: 1 });
+        await waitUntil(
+          async () => ((await o.status(r.id))?.state === "failed" ? true : undefined),
+          10_000,
+          "failed",
+        );
+        const expected = policy === "retry" ? 3 : 1;
+        assert.equal(events.deliveryUnknown!.length, expected);
+        assert.equal(events.failed!.length, 1);
+        assert.equal(server.messages.length, expected);
+        for (const m of server.messages)
+          assert.ok(m.includes(`Message-ID: ${r.messageId}`), "the same Message-ID each time");
+        assert.match((await o.status(r.id))?.lastError ?? "", /delivery unknown/);
+      } finally {
+        await server.close();
+      }
+    });
+  }
 });
