@@ -87,6 +87,8 @@ class OutboxImpl extends EventEmitter implements Outbox {
   readonly #queue: Queue<JobData, JobResult>;
   readonly #workers = new Set<OutboxWorker>();
   #closed = false;
+  /** One wait for the producer connection, shared by every call made while it is not ready. */
+  #readyWait: Promise<void> | undefined;
 
   constructor(options: OutboxOptions) {
     super();
@@ -238,7 +240,12 @@ class OutboxImpl extends EventEmitter implements Outbox {
 
   /** A Redis call with a deadline; Redis unreachable is ECONNECTION (temporary), never a buffered command. */
   async #redis<T>(what: string, call: () => Promise<T>): Promise<T> {
-    await whenReady(this.#connection, this.#timeout);
+    if (this.#connection.status !== "ready") {
+      this.#readyWait ??= whenReady(this.#connection, this.#timeout).finally(() => {
+        this.#readyWait = undefined;
+      });
+      await this.#readyWait;
+    }
     try {
       return await call();
     } catch (error) {
