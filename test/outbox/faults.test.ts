@@ -91,7 +91,7 @@ describe("outbox faults", { skip }, () => {
     );
   }
 
-  test("worker killed with SIGKILL 10 times (random, after the final dot, after the reply): 0 lost, duplicates explained", async () => {
+  test("worker killed with SIGKILL 10 times (random, after the final dot, after the reply): 0 lost, duplicates explained", { timeout: 90_000 }, async () => {
     const queue = `kill-${randomUUID()}`;
     const producer = outbox(queue);
     const total = 400;
@@ -176,7 +176,7 @@ describe("outbox faults", { skip }, () => {
     );
   });
 
-  test("SIGTERM under load (smtpkit outbox work): in-flight messages finish, 0 duplicates, 0 lost", async () => {
+  test("SIGTERM under load (smtpkit outbox work): in-flight messages finish, 0 duplicates, 0 lost", { timeout: 60_000 }, async () => {
     const queue = `term-${randomUUID()}`;
     const producer = outbox(queue);
     const total = 300;
@@ -229,7 +229,7 @@ describe("outbox faults", { skip }, () => {
     );
   });
 
-  test("redis-server SIGKILL and restart (AOF): no acknowledged enqueue lost, producers and workers resume", async () => {
+  test("redis-server SIGKILL and restart (AOF): no acknowledged enqueue lost, producers and workers resume", { timeout: 60_000 }, async () => {
     const queue = `redis-${randomUUID()}`;
     const producer = createOutbox({ redis: redis.url, queue, enqueueTimeout: 1_000 });
     open.push(producer);
