@@ -91,7 +91,9 @@ describe("outbox faults", { skip }, () => {
     );
   }
 
-  test("worker killed with SIGKILL 10 times (random, after the final dot, after the reply): 0 lost, duplicates explained", { timeout: 90_000 }, async () => {
+  test("worker killed with SIGKILL 10 times (random, after the final dot, after the reply): 0 lost, duplicates explained", {
+    timeout: 90_000,
+  }, async () => {
     const queue = `kill-${randomUUID()}`;
     const producer = outbox(queue);
     const total = 400;
@@ -114,7 +116,7 @@ describe("outbox faults", { skip }, () => {
       } else {
         const armedAfter = relay.accepted().length + 5 + Math.floor(Math.random() * 20);
         let fired = false;
-        await new Promise<void>((resolve) => {
+        const armed = new Promise<void>((resolve) => {
           relay.script =
             how === "after the final dot, before the reply"
               ? {
@@ -137,6 +139,13 @@ describe("outbox faults", { skip }, () => {
                   },
                 };
         });
+        // a worker that drains the queue before the trigger (nothing left to kill it on) is killed anyway
+        await Promise.race([armed, sleep(10_000)]);
+        if (!fired) {
+          fired = true;
+          kills.push({ at: Date.now(), how: "after 10 s without the trigger" });
+          child.kill("SIGKILL");
+        }
         await new Promise<void>((resolve) =>
           child.exitCode !== null || child.signalCode !== null
             ? resolve()
@@ -176,7 +185,9 @@ describe("outbox faults", { skip }, () => {
     );
   });
 
-  test("SIGTERM under load (smtpkit outbox work): in-flight messages finish, 0 duplicates, 0 lost", { timeout: 60_000 }, async () => {
+  test("SIGTERM under load (smtpkit outbox work): in-flight messages finish, 0 duplicates, 0 lost", {
+    timeout: 60_000,
+  }, async () => {
     const queue = `term-${randomUUID()}`;
     const producer = outbox(queue);
     const total = 300;
@@ -229,7 +240,9 @@ describe("outbox faults", { skip }, () => {
     );
   });
 
-  test("redis-server SIGKILL and restart (AOF): no acknowledged enqueue lost, producers and workers resume", { timeout: 60_000 }, async () => {
+  test("redis-server SIGKILL and restart (AOF): no acknowledged enqueue lost, producers and workers resume", {
+    timeout: 60_000,
+  }, async () => {
     const queue = `redis-${randomUUID()}`;
     const producer = createOutbox({ redis: redis.url, queue, enqueueTimeout: 1_000 });
     open.push(producer);

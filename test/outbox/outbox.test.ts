@@ -127,7 +127,9 @@ describe("outbox", { skip }, () => {
     await rejectsWith(o.enqueue(mail(7, { headers: { "X-Evil": "a\r\nBcc: x@y.example" } })), "EINPUT");
   });
 
-  test("Redis unreachable: enqueue rejects within the deadline, nothing buffered", { timeout: 10_000 }, async () => {
+  test("Redis unreachable: enqueue rejects within the deadline, nothing buffered", {
+    timeout: 10_000,
+  }, async () => {
     const port = await freePort();
     const o = createOutbox({ redis: `redis://127.0.0.1:${port}`, queue: "nowhere", enqueueTimeout: 800 });
     try {
