@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { SMTPError } from "../../src/index.js";
 import { createOutbox, type Enqueued, type Outbox } from "../../src/outbox/index.js";
-import { BIN } from "../helpers/cli-runner.js";
+import { BIN, oneLine, smtpkit } from "../helpers/cli-runner.js";
 import { sleep, waitUntil } from "../helpers/servers/common.js";
 import { type RedisServer, redisUnavailableReason, startRedis } from "../helpers/servers/redis.js";
 import { type Relay, type RelayMessage, startRelay } from "./relay.js";
@@ -238,6 +238,22 @@ describe("outbox faults", { skip }, () => {
       [...copies.values()].every((l) => l.length === 1),
       "no duplicates",
     );
+    // smtpkit outbox status: the JSON status; an unknown id is exit 1 with one line
+    const shown = await smtpkit([
+      "outbox",
+      "status",
+      enqueued[0]!.id,
+      "--redis",
+      redis.url,
+      "--queue",
+      queue,
+    ]);
+    assert.equal(shown.code, 0, shown.stderr);
+    const status = JSON.parse(shown.stdout) as { state: string; attempts: number; accepted: string[] };
+    assert.deepEqual([status.state, status.attempts, status.accepted], ["sent", 1, ["rcpt0@example.org"]]);
+    const unknown = await smtpkit(["outbox", "status", "no-such-id", "--redis", redis.url, "--queue", queue]);
+    assert.equal(unknown.code, 1);
+    assert.match(oneLine(unknown), /no message with id "no-such-id"/);
   });
 
   test("redis-server SIGKILL and restart (AOF): no acknowledged enqueue lost, producers and workers resume", {
