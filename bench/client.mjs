@@ -11,7 +11,8 @@
 //   parent → {type:"go"}           (second snapshot)
 //   child  → {type:"result", …}    after QUIT on every connection
 //   parent → {type:"exit"}
-// Time and CPU (process.cpuUsage, user + system) cover the measured phase only. The worker lives for
+// Time and CPU (process.cpuUsage, user + system) cover the measured phase only; processUserUs and
+// processSystemUs are the whole process's (for the marginal CPU per message, from fresh workers). The worker lives for
 // several runs so that both clients are measured with their code optimised by the JIT (see README.md);
 // runs whose peak RSS matters (50 MiB) use a fresh worker.
 import { readFileSync } from "node:fs";
@@ -326,7 +327,10 @@ async function run(client, spec) {
   await send({ type: "sent" });
   await next("go");
   await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
+  const whole = process.cpuUsage(); // the whole process since it started (module loading included)
   return {
+    processUserUs: whole.user,
+    processSystemUs: whole.system,
     type: "result",
     sent,
     errors: [...warmupErrors, ...errors],

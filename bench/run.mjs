@@ -71,6 +71,8 @@ const WARMUP_RUNS = [
   ["smtpkit", "queued", "postfix", 1, JIT / 3],
 ];
 const ONE_WAY_DELAY_MS = 10;
+/** The two run lengths whose whole-process CPU difference gives the marginal CPU per message. */
+const MARGINAL_RUNS = [2000, 20000];
 const RUN_TIMEOUT_MS = 180_000;
 
 const SMTPKIT = { key: "smtpkit", client: "smtpkit", mode: "awaited", title: "smtpkit" };
@@ -87,6 +89,7 @@ function scenarios() {
     sink: "smtp-sink (PIPELINING)",
     postfix: `Postfix (CHUNKING${opts["postfix-queue"] ? ", queue" : ""})`,
     postfixQueue: "Postfix (CHUNKING, queue)",
+    postfixData: "Postfix (no CHUNKING, queue)",
   };
   for (const server of ["sink", "postfix"]) {
     for (const connections of [1, 4]) {
@@ -146,6 +149,33 @@ function scenarios() {
       variants: [SMTPKIT, NODEMAILER],
     });
   }
+  // BDAT's window at 20 ms RTT: the same Postfix and queue, with CHUNKING (BDAT) and without (DATA)
+  for (const server of ["postfixQueue", "postfixData"]) {
+    list.push({
+      kind: "big",
+      server,
+      label: `${serverName[server]} · 50 MiB, dot lines · clear · 20 ms RTT`,
+      body: "50m",
+      messages: 1,
+      recipients: 1,
+      connections: 1,
+      tls: false,
+      delay: ONE_WAY_DELAY_MS,
+      variants: [SMTPKIT, NODEMAILER],
+    });
+  }
+  // marginal CPU per message of the whole process: fresh workers sending 2 000 and 20 000 messages
+  list.push({
+    kind: "marginal",
+    server: "sink",
+    label: `${serverName.sink} · 1 KiB · 1 rcpt · 1 conn · marginal CPU, whole process (${MARGINAL_RUNS.join(" vs ")} msgs)`,
+    body: "1k",
+    messages: MARGINAL_RUNS[1],
+    recipients: 1,
+    connections: 1,
+    delay: 0,
+    variants: [SMTPKIT, NODEMAILER],
+  });
   return list.filter((s) => !opts.only || s.label.includes(opts.only));
 }
 
@@ -240,6 +270,44 @@ async function freshRun(client, spec) {
   }
 }
 
+/**
+ * Marginal CPU per message, whole process (user + system, and user alone): per round and client, a fresh
+ * worker sends MARGINAL_RUNS[0] messages and another MARGINAL_RUNS[1], one connection, each send awaited;
+ * the difference of their total CPU over the difference of the counts leaves out start-up, module loading,
+ * connection set-up and JIT warm-up. Clients alternate, and the first one rotates each round.
+ */
+async function marginalRuns(sc, base, entry, problems) {
+  const [small, large] = MARGINAL_RUNS;
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = sc.variants.map((_, i) => sc.variants[(i + r) % sc.variants.length]);
+    for (const v of order) {
+      try {
+        const spec = { ...base, mode: v.mode, warmup: 0 };
+        const a = await freshRun(v.client, { ...spec, messages: small });
+        const b = await freshRun(v.client, { ...spec, messages: large });
+        if (a.errors.length > 0 || b.errors.length > 0) {
+          problems.push(`${v.title} · ${sc.label}: ${[...a.errors, ...b.errors].join("; ")}`);
+          continue;
+        }
+        const n = large - small;
+        entry.runs[v.key].push({
+          sent: b.sent,
+          marginalUs: (b.processUserUs + b.processSystemUs - a.processUserUs - a.processSystemUs) / n,
+          marginalUserUs: (b.processUserUs - a.processUserUs) / n,
+          marginalSystemUs: (b.processSystemUs - a.processSystemUs) / n,
+          elapsedMs: b.elapsedMs,
+          cpuUserUs: b.processUserUs,
+          cpuSystemUs: b.processSystemUs,
+          maxRSS: b.maxRSS,
+          errors: [],
+        });
+      } catch (err) {
+        problems.push(`${v.title} · ${sc.label}: ${err.message}`);
+      }
+    }
+  }
+}
+
 // ---- statistics and formatting ---------------------------------------------------------------------------
 
 function median(values) {
@@ -292,6 +360,7 @@ async function main() {
     const postfix = await startPostfix({ proxyTo: servers.sink.port });
     stoppers.push(() => postfix.stop());
     servers.postfixQueue = { name: "postfix", host: LOOPBACK, port: postfix.port };
+    servers.postfixData = { name: "postfix", host: LOOPBACK, port: postfix.dataPort };
     servers.postfix = opts["postfix-queue"]
       ? servers.postfixQueue
       : { name: "postfix", host: LOOPBACK, port: postfix.proxyPort };
@@ -355,6 +424,12 @@ async function main() {
         relay = new Relay(server, sc.delay);
         relays.push(relay);
         base.port = await relay.listen();
+      }
+      if (sc.kind === "marginal") {
+        await marginalRuns(sc, base, entry, problems);
+        results.push(entry);
+        console.error(`bench: ${sc.label}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        continue;
       }
       const rounds = sc.kind === "delayed" ? 1 : ROUNDS;
       for (let r = 0; r < rounds; r++) {
@@ -475,6 +550,27 @@ function buildReport(results, baselineRSS, extensionsSeen, problems, started, lo
   for (const entry of results) {
     const sc = entry.scenario;
     const has = (k) => sc.variants.some((v) => v.key === k);
+    if (sc.kind === "marginal") {
+      const [a, n] = ["smtpkit", "nodemailer"].map((k) => med(entry, k, (r) => r.marginalUs));
+      const [ua, un] = ["smtpkit", "nodemailer"].map((k) => med(entry, k, (r) => r.marginalUserUs));
+      const [sa, sn] = ["smtpkit", "nodemailer"].map((k) => med(entry, k, (r) => r.marginalSystemUs));
+      rows.push(
+        `| ${sc.label} | CPU µs/msg, user + system (sendRaw vs SMTPConnection.send; lower is better) | ${fmt(a, 1)} | — | ${fmt(n, 1)} | ${fmt(ratio(a, n), 2)} | — | | | | ${spread(entry, (r) => r.marginalUs)} |`,
+      );
+      rows.push(
+        `| ${sc.label} | CPU µs/msg, user | ${fmt(ua, 1)} | — | ${fmt(un, 1)} | ${fmt(ratio(ua, un), 2)} | — | | | | ${spread(entry, (r) => r.marginalUserUs)} |`,
+      );
+      rows.push(
+        `| ${sc.label} | CPU µs/msg, system | ${fmt(sa, 1)} | — | ${fmt(sn, 1)} | ${fmt(ratio(sa, sn), 2)} | — | | | | ${spread(entry, (r) => r.marginalSystemUs)} |`,
+      );
+      checks.push({
+        what: `marginal CPU/msg (whole process) ≤ 0.8 × nodemailer SMTPConnection · ${sc.label}`,
+        value: ratio(a, n),
+        ok: (x) => x <= 0.8,
+        show: (x) => `${fmt(x, 2)} × (${fmt(a, 1)} vs ${fmt(n, 1)} µs/msg)`,
+      });
+      continue;
+    }
     if (sc.kind === "small" || sc.kind === "delayed") {
       const rate = (r) => (r.sent / r.elapsedMs) * 1000;
       const cpu = (r) => r.cpuUs / r.sent;
@@ -562,8 +658,23 @@ function buildReport(results, baselineRSS, extensionsSeen, problems, started, lo
       entry.mbps = a;
     }
   }
+  // BDAT ≥ 0.9 × DATA at 20 ms RTT (smtpkit, the same Postfix with and without CHUNKING)
+  const delayedBig = (server) =>
+    results.find((e) => e.scenario.kind === "big" && e.scenario.delay > 0 && e.scenario.server === server);
+  const bdat = delayedBig("postfixQueue");
+  const data = delayedBig("postfixData");
+  if (bdat && data) {
+    checks.push({
+      what: "50 MiB at 20 ms RTT: BDAT ≥ 0.9 × DATA (smtpkit, Postfix queue)",
+      value: ratio(bdat.mbps, data.mbps),
+      ok: (x) => x >= 0.9,
+      show: (x) => `${fmt(x, 2)} × (${fmt(bdat.mbps, 1)} vs ${fmt(data.mbps, 1)} MiB/s)`,
+    });
+  }
   // TLS ≥ 0.8 × clear (Postfix)
-  const big = results.filter((e) => e.scenario.kind === "big" && e.scenario.server === "postfixQueue");
+  const big = results.filter(
+    (e) => e.scenario.kind === "big" && e.scenario.server === "postfixQueue" && e.scenario.delay === 0,
+  );
   const clear = big.find((e) => !e.scenario.tls);
   const tls = big.find((e) => e.scenario.tls);
   if (clear && tls) {

@@ -10,7 +10,9 @@ export type SMTPErrorCode =
   | "EENVELOPE"
   | "EMESSAGE"
   | "EABORT"
-  | "EINPUT";
+  | "EINPUT"
+  /** A pool's maxQueued is reached: try again later (backpressure). */
+  | "EQUEUEFULL";
 
 /** The protocol step an error happened in. "END" means after the end of data was written. */
 export type SMTPStage =
@@ -118,8 +120,4 @@ export function atStage(error: SMTPError, stage: SMTPStage): SMTPError {
 
 export function inputError(message: string, stage?: SMTPStage): SMTPError {
   return new SMTPError("EINPUT", message, { stage, temporary: false });
-}
-
-export function protocolError(message: string, stage?: SMTPStage, cause?: unknown): SMTPError {
-  return new SMTPError("EPROTOCOL", message, { stage, cause, temporary: false });
 }

@@ -19,6 +19,9 @@ export type { RawSendOptions } from "./client/send.js";
 export { SMTP } from "./client/smtp.js";
 export type { RecipientRefusal, SMTPErrorCode, SMTPStage } from "./errors.js";
 export { SMTPError } from "./errors.js";
+export { createPool } from "./pool/pool.js";
+export type { PoolMail } from "./pool/send-mail-on.js";
+export type { Pool, PoolOptions, PoolStats, RateLimit } from "./pool/types.js";
 export type {
   Content,
   DSNNotify,

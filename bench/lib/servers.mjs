@@ -335,6 +335,8 @@ export async function startPostfix(options = {}) {
   const port = await freePort();
   let proxyPort;
   while (options.proxyTo && (proxyPort === undefined || proxyPort === port)) proxyPort = await freePort();
+  let dataPort;
+  while (dataPort === undefined || dataPort === port || dataPort === proxyPort) dataPort = await freePort();
   const settings = [
     ["compatibility_level", "3.6"],
     ["queue_directory", spool],
@@ -407,6 +409,9 @@ export async function startPostfix(options = {}) {
           `  -o smtpd_proxy_filter=${LOOPBACK}:${options.proxyTo}`,
         ]
       : []),
+    // the same smtpd and queue without CHUNKING: the client sends DATA (the BDAT vs DATA comparison)
+    `${LOOPBACK}:${dataPort} inet n - n - - smtpd`,
+    "  -o smtpd_discard_ehlo_keywords=chunking",
     "pickup    unix  n       -       n       60      1       pickup",
     "cleanup   unix  n       -       n       -       0       cleanup",
     "qmgr      unix  n       -       n       300     1       qmgr",
@@ -444,6 +449,7 @@ export async function startPostfix(options = {}) {
     const alive = () => child.exitCode === null && child.signalCode === null;
     await waitForGreeting(port, 20_000, alive);
     if (proxyPort) await waitForGreeting(proxyPort, 20_000, alive);
+    await waitForGreeting(dataPort, 20_000, alive);
   } catch (err) {
     const text = readLog();
     await stopGroup(child);
@@ -458,6 +464,8 @@ export async function startPostfix(options = {}) {
     port,
     /** before-queue proxy filter → smtp-sink (with options.proxyTo) */
     proxyPort,
+    /** queue → discard(8), CHUNKING not offered */
+    dataPort,
     dir,
     log: readLog,
     stop() {

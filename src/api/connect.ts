@@ -4,6 +4,7 @@ import net from "node:net";
 import type tls from "node:tls";
 import { SMTP } from "../client/smtp.js";
 import { describeReply, SMTPError, type SMTPErrorCode, type SMTPStage } from "../errors.js";
+import { parseCapabilities } from "../protocol/capabilities.js";
 import type { Reply, SMTPOptions } from "../types.js";
 import { openSocket } from "./open-socket.js";
 
@@ -163,7 +164,8 @@ async function establish(smtp: SMTP, socket: net.Socket, plan: ConnectPlan): Pro
   }
   if (plan.security !== "starttls" && plan.security !== "starttls-if-offered") return;
   const extensions = smtp.getServerOptions();
-  if (!extensions.some((line) => /^STARTTLS(\s|$)/i.test(line))) {
+  // the same parser the session uses (an EHLO reply: the greeting line first, then the extensions)
+  if (!parseCapabilities({ code: 250, lines: ["", ...extensions], text: "" }).starttls) {
     if (plan.security === "starttls-if-offered") return; // documented: open to downgrade
     const what = `the server does not offer STARTTLS (its EHLO lists: ${extensions.join(", ") || "nothing"})`;
     throw declined("ETLS", "STARTTLS", what, smtp.lastReply, ADVICE.noStarttls);

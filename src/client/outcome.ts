@@ -1,17 +1,17 @@
-import { type RecipientRefusal, replyError, SMTPError } from "../errors.js";
+import { atStage, type RecipientRefusal, replyError, SMTPError } from "../errors.js";
 import * as commands from "../protocol/commands.js";
 import { isPositive } from "../protocol/reply.js";
-import type { Connection } from "../transport/connection.js";
 import type { Reply } from "../types.js";
-import type { Session, TransactionResult } from "./transaction.js";
+import type { Session, TransactionResult } from "./session.js";
 
 // How a transaction's replies become its outcome: accepted and rejected recipients, the final reply,
 // the errors for refusals, and the RSET that keeps the session usable after a refusal before the data ends.
 
 /** Registers the waiter(s) for the end of data: one, or one per accepted recipient with LMTP (RFC 2033 §4.2). */
 export function expectFinal(session: Session, acceptedCount: number, stage: "END" = "END"): Promise<Reply>[] {
-  const count = session.lmtp ? acceptedCount : 1;
-  return Array.from({ length: count }, () => session.connection.expect(stage, session.timeouts.data));
+  const { connection, timeouts } = session;
+  if (!session.lmtp) return [connection.expect(stage, timeouts.data)];
+  return Array.from({ length: acceptedCount }, () => connection.expect(stage, timeouts.data));
 }
 
 export async function finish(
@@ -61,6 +61,44 @@ export async function finish(
   return { accepted: lmtpAccepted, rejected: lmtpRejected, reply: positive };
 }
 
+/**
+ * The one rule for a pipelined envelope's outcome (DATA and BDAT alike). Reads every reply that arrived,
+ * even when the connection was lost part way (a 421 is often followed by the server closing, and a write
+ * error may be reported before the replies already received are looked at), then decides:
+ * - a 421 to MAIL or a RCPT: the server refused the transaction before its data, a temporary failure at
+ *   that stage carrying the reply (ECONNECTION, deliveryUnknown false);
+ * - the connection lost with MAIL refused: that refusal (EENVELOPE);
+ * - the connection lost before every reply came: when the end of data was already written
+ *   (`endWritten`: BDAT LAST in the envelope's flight) the server may have taken the message, so the
+ *   error is stage END with deliveryUnknown; otherwise it is the stage whose reply was missing;
+ * - otherwise the sender's reply and the recipients sorted; the caller handles a refused envelope.
+ */
+export async function settleEnvelope(
+  session: Session,
+  recipients: string[],
+  mail: Promise<Reply>,
+  rcpts: Promise<Reply>[],
+  endWritten: boolean,
+): Promise<{ mailReply: Reply; accepted: string[]; rejected: RecipientRefusal[] }> {
+  const { connection } = session;
+  let lost: SMTPError | undefined;
+  let mailReply: Reply | undefined;
+  const rcptReplies: Reply[] = [];
+  try {
+    mailReply = await mail;
+    for (const reply of rcpts) rcptReplies.push(await reply);
+  } catch (error) {
+    if (!(error instanceof SMTPError)) throw error;
+    lost = error;
+  }
+  if (mailReply !== undefined) connection.failIfClosing(mailReply, "MAIL");
+  const { accepted, rejected } = sortRecipients(recipients, rcptReplies);
+  for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
+  if (lost === undefined) return { mailReply: mailReply!, accepted, rejected };
+  if (mailReply !== undefined && !isPositive(mailReply)) throw envelopeRefused(mailReply, rejected);
+  throw endWritten ? atStage(lost, "END") : lost;
+}
+
 export function sortRecipients(recipients: string[], replies: Reply[]) {
   const accepted: string[] = [];
   const rejected: RecipientRefusal[] = [];
@@ -84,26 +122,6 @@ export async function resetQuietly(session: Session): Promise<void> {
 
 export function withRejected(error: SMTPError, rejected: RecipientRefusal[]): SMTPError {
   error.rejected = rejected;
-  return error;
-}
-
-export function errorMessage(cause: unknown): string {
-  return cause instanceof Error ? cause.message : String(cause);
-}
-
-/**
- * The error for a content source that failed: EMESSAGE with the source's error as the cause, and the
- * connection destroyed so the terminator is never sent (the server is still reading message data, so
- * nothing else may follow). When the connection itself had already failed, that failure is the error.
- */
-export function contentFailed(connection: Connection, cause: unknown, stage: "DATA" | "BDAT"): SMTPError {
-  if (connection.failure) return cause instanceof SMTPError ? cause : connection.failure;
-  const error = new SMTPError("EMESSAGE", `the message content failed: ${errorMessage(cause)}`, {
-    stage,
-    cause,
-    temporary: false,
-  });
-  connection.fail(error);
   return error;
 }
 

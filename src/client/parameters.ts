@@ -1,7 +1,7 @@
 import { SMTPError } from "../errors.js";
 import type { Capabilities } from "../protocol/capabilities.js";
 import { encodeXtext } from "../protocol/xtext.js";
-import type { Envelope, EnvelopeOptions, OutgoingMessage, Session } from "./transaction.js";
+import type { Envelope, EnvelopeOptions, OutgoingMessage, Session } from "./session.js";
 
 // MAIL FROM and RCPT TO parameters (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8, RFC 8689 REQUIRETLS,
 // RFC 3461 DSN). Each check that can refuse the transaction runs here, before anything is written.

@@ -3,10 +3,11 @@ import { inputError, SMTPError } from "../errors.js";
 import { needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "../message/address.js";
 import { composeMessage } from "../message/compose.js";
 import { inMemoryBytes, lineStats, toByteChunks } from "../message/content.js";
-import { fieldValue, PEEK_LIMIT, scanHeaderBlock } from "../message/header-block.js";
+import { extractMessageId, fieldValue, PEEK_LIMIT, scanHeaderBlock } from "../message/header-block.js";
 import { CommandArgumentError, checkArgument } from "../protocol/commands.js";
 import type { Content, SendOptions, SendResult } from "../types.js";
-import { type Envelope, type PreparedTransaction, runTransaction, type Session } from "./transaction.js";
+import type { Envelope, PreparedTransaction, Session } from "./session.js";
+import { runTransaction } from "./transaction.js";
 
 /** sendRaw's options: the envelope ones (the message is the caller's). */
 export type RawSendOptions = Omit<SendOptions, "headers" | "messageId" | "date">;
@@ -48,9 +49,17 @@ export class SendPlan {
   /** Runs the transaction (using an envelope already sent early, if any). */
   async run(session: Session): Promise<SendResult> {
     const prepared = this.prepare(session);
-    const result = await runTransaction(session, prepared.transaction);
-    // read after sending: a streamed ready MIME message may carry its own Message-ID
-    return { ...result, messageId: prepared.messageId() };
+    const { accepted, rejected, reply } = await runTransaction(session, prepared.transaction);
+    // Read when first asked for (an own, enumerable property all the same): after sending, as a streamed
+    // ready MIME message may carry its own Message-ID, and not at all by a caller that never looks.
+    return {
+      accepted,
+      rejected,
+      reply,
+      get messageId(): string {
+        return prepared.messageId();
+      },
+    };
   }
 }
 
@@ -103,25 +112,42 @@ export function planRaw(
     if (message === null || message === undefined) throw inputError("no message content");
     const bytes = inMemoryBytes(message); // encoded once, for the size, the 8-bit check and the wire
     if (bytes === undefined) {
+      // A stream: its Message-ID is read from its header block on the way (at most 64 KiB peeked).
+      const source = toByteChunks(message);
+      let messageId = "";
+      async function* withMessageId(): AsyncGenerator<Uint8Array> {
+        const found = await extractMessageId(source);
+        messageId = found.messageId;
+        yield* found.chunks;
+      }
+      const chunks = Object.assign(withMessageId(), {
+        release: () => (source as { release?: () => void }).release?.(),
+      });
       return {
-        transaction: {
-          envelope,
-          message: { chunks: toByteChunks(message), size: undefined, eightBit: true },
-          options,
-        },
-        messageId: () => "",
+        transaction: { envelope, message: { chunks, size: undefined, eightBit: true }, options },
+        messageId: () => messageId,
       };
     }
     const size = lineStats(bytes).size; // CRLF-normalised, as RFC 1870 counts
-    // the same header-block reader compose uses for a ready MIME message
+    // The Message-ID is read (with the same header-block reader compose uses) when the result's messageId
+    // is first read; a message over 64 KiB is read now, so that no result holds on to a large message.
     const head = bytes.subarray(0, PEEK_LIMIT);
-    const scan = scanHeaderBlock(head, head.length === bytes.length);
-    const messageId = (scan.kind === "headers" && fieldValue(scan.fields, "Message-ID")) || "";
+    const complete = head.length === bytes.length;
+    let messageId = complete ? undefined : findMessageId(head, false);
     return {
       transaction: { envelope, message: { chunks: slices(bytes), size, eightBit: !isAscii(bytes) }, options },
-      messageId: () => messageId,
+      messageId: () => {
+        messageId ??= findMessageId(head, complete);
+        return messageId;
+      },
     };
   });
+}
+
+/** The Message-ID field of a leading header block, or "". */
+function findMessageId(head: Uint8Array, complete: boolean): string {
+  const scan = scanHeaderBlock(head, complete);
+  return (scan.kind === "headers" && fieldValue(scan.fields, "Message-ID")) || "";
 }
 
 /** In-memory bytes as views of at most 256 KiB, so large messages still interleave with the socket. */

@@ -24,7 +24,7 @@ import { defaultClientName, isValidClientName } from "../transport/client-name.j
 import { Connection } from "../transport/connection.js";
 import type { Content, Reply, SendOptions, SendResult, SMTPOptions } from "../types.js";
 import { planComposed, planRaw, type RawSendOptions, type SendPlan } from "./send.js";
-import type { PreparedTransaction, Session } from "./transaction.js";
+import type { PreparedTransaction, Session } from "./session.js";
 
 /** RFC 5321 §4.5.3.2 minimums: 5 min for the greeting and each command, 10 min for the end of data. */
 const DEFAULT_TIMEOUTS = { greeting: 300_000, command: 300_000, data: 600_000 } as const;

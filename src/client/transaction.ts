@@ -1,74 +1,207 @@
-import { inputError, type RecipientRefusal, replyError } from "../errors.js";
-import type { Capabilities } from "../protocol/capabilities.js";
+import { atStage, inputError, type RecipientRefusal, replyError, SMTPError } from "../errors.js";
 import * as commands from "../protocol/commands.js";
 import { DotStuffer } from "../protocol/dot-stuff.js";
 import { isPositive } from "../protocol/reply.js";
-import type { Connection } from "../transport/connection.js";
-import type { Reply, SendOptions } from "../types.js";
-import { sendChunked } from "./chunked.js";
-import { forEachChunk } from "./chunks.js";
+import { type DataEncoder, writeData } from "../transport/data-writer.js";
+import type { Reply } from "../types.js";
+import { BdatFramer } from "./bdat.js";
 import {
-  contentFailed,
   envelopeRefused,
   expectFinal,
   finish,
   resetQuietly,
+  settleEnvelope,
   sortRecipients,
   withRejected,
 } from "./outcome.js";
 import { mailParameters, rcptParameters } from "./parameters.js";
+import type { PreparedTransaction, Session, TransactionResult } from "./session.js";
 
-/** What a transaction needs to know about the session it runs in. */
-export interface Session {
-  connection: Connection;
-  capabilities: Capabilities;
-  lmtp: boolean;
-  secure: boolean;
-  timeouts: { greeting: number; command: number; data: number };
-  clientName: string;
-  /**
-   * The next queued send, prepared, when one is waiting behind this one (RFC 2920 §3.1: its envelope may
-   * ride in the same write as this message's end of data). Undefined when nothing is queued.
-   */
-  nextQueued?: (() => PreparedTransaction | undefined) | undefined;
+/**
+ * Runs one mail transaction: MAIL, RCPT for every recipient, then DATA (dot-stuffed) or BDAT (CHUNKING).
+ * With PIPELINING the envelope and DATA (or the first BDAT chunk) go in one write; every reply is still
+ * checked (RFC 2920). A transaction refused before its end is reset (RSET) so the session stays usable.
+ * The bytes go through writeData (transport/data-writer.ts); what the replies mean is decided here and
+ * in outcome.ts.
+ */
+export function runTransaction(session: Session, tx: PreparedTransaction): Promise<TransactionResult> {
+  const chunking = session.capabilities.chunking;
+  // LMTP with BDAT answers once per accepted recipient after the last chunk: the envelope must be known
+  // before that count can be awaited, so there the envelope is not pipelined with the chunks.
+  const pipelining = session.capabilities.pipelining && !(chunking && session.lmtp);
+  return chunking ? sendChunked(session, tx, pipelining) : sendData(session, tx, pipelining);
 }
 
-export interface Envelope {
-  /** Envelope sender, bare ("" for the null reverse-path). */
-  from: string;
-  /** Envelope recipients, bare, de-duplicated. */
-  recipients: string[];
-  /** True when an address needs SMTPUTF8 (checked by the caller against the server's offer). */
-  smtpUtf8: boolean;
+type EnvelopeOutcome = { mailReply: Reply; accepted: string[]; rejected: RecipientRefusal[] };
+
+/** DATA: the envelope (pipelined, or one command at a time), 354, the dot-stuffed content and its end. */
+async function sendData(
+  session: Session,
+  tx: PreparedTransaction,
+  pipelining: boolean,
+): Promise<TransactionResult> {
+  const { connection } = session;
+  let dataReply: Promise<Reply> | undefined;
+  let outcome: EnvelopeOutcome;
+  if (pipelining) {
+    if (tx.early === undefined) connection.writeCommands(launchEnvelope(session, tx));
+    const early = tx.early!;
+    dataReply = early.data;
+    outcome = await settleEnvelope(session, tx.envelope.recipients, early.mail, early.rcpts, false);
+  } else {
+    outcome = await envelopeInTurn(session, tx);
+  }
+  const { mailReply, accepted, rejected } = outcome;
+  if (!isPositive(mailReply) || accepted.length === 0) {
+    if (dataReply && (await dataReply).code === 354) {
+      // RFC 2920 §3.1: DATA was accepted although nothing else was; end it with an empty message body.
+      const end = connection.expect("END", session.timeouts.data);
+      connection.writeCommands([
+        { verb: "DATA", wire: ".\r\n", log: ". (no recipient was accepted: empty data ended)" },
+      ]);
+      await end;
+    }
+    await resetQuietly(session);
+    throw envelopeRefused(mailReply, rejected);
+  }
+
+  const dataAnswer = await (dataReply ??
+    connection.command(commands.data(), "DATA", session.timeouts.command));
+  if (dataAnswer.code !== 354) {
+    connection.failIfClosing(dataAnswer, "DATA");
+    if (dataAnswer.code < 400) {
+      const error = replyError("EPROTOCOL", "DATA", "the server answered DATA without 354", dataAnswer);
+      connection.fail(error);
+      throw error;
+    }
+    await resetQuietly(session);
+    throw withRejected(replyError("EMESSAGE", "DATA", "the server refused DATA", dataAnswer), rejected);
+  }
+  let finals: Promise<Reply>[] = [];
+  const stuffer = new DotStuffer();
+  let octets = 0;
+  const encoder: DataEncoder = {
+    stopped: false,
+    push(chunk, out) {
+      octets += chunk.length;
+      out.bytes(stuffer.encode(chunk));
+      return undefined;
+    },
+    end(out) {
+      finals = expectFinal(session, accepted.length);
+      out.log(`<message: ${octets} octets>`);
+      out.log(".");
+      // RFC 2920 §3.1: a queued send's envelope may follow the end of data in the same write, so a
+      // caller with several messages queued pays one round trip per message.
+      const next = pipelining ? nextFlight(session) : [];
+      out.bytes(stuffer.end());
+      if (next.length > 0) out.commands(next);
+    },
+  };
+  await writeData(connection, {
+    source: tx.message.chunks,
+    encoder,
+    stage: "DATA",
+    timeoutMs: session.timeouts.data,
+    corked: tx.message.size !== undefined,
+  });
+  return await finish(session, finals, accepted, rejected);
 }
 
-export interface OutgoingMessage {
-  /**
-   * The message bytes, with any line ends (normalised on the way). In-memory content comes as an array
-   * of views (no async generator per message), streams as an async iterable.
-   */
-  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
-  /** The size in octets when known (SIZE=, RFC 1870). */
-  size: number | undefined;
-  /** False when the message is known to be 7-bit; BODY=8BITMIME is declared otherwise (when offered). */
-  eightBit: boolean;
-}
-
-export interface TransactionResult {
-  accepted: string[];
-  rejected: RecipientRefusal[];
-  reply: Reply;
-}
-
-export type EnvelopeOptions = Pick<SendOptions, "dsn" | "requireTLS">;
-
-/** One transaction, validated and ready to run. */
-export interface PreparedTransaction {
-  envelope: Envelope;
-  message: OutgoingMessage;
-  options: EnvelopeOptions;
-  /** Set when the envelope (MAIL, RCPT..., DATA) already went out with the previous message's end of data. */
-  early?: { mail: Promise<Reply>; rcpts: Promise<Reply>[]; data: Promise<Reply> } | undefined;
+/**
+ * BDAT: with PIPELINING the envelope rides with the first chunk (for a small message: MAIL, RCPT... and
+ * BDAT n LAST in one write) and its replies are read after the chunks; without, it is settled first.
+ */
+async function sendChunked(
+  session: Session,
+  tx: PreparedTransaction,
+  pipelining: boolean,
+): Promise<TransactionResult> {
+  const { connection } = session;
+  const { envelope, message } = tx;
+  let head: commands.Command[] = [];
+  let pipelined: { mail: Promise<Reply>; rcpts: Promise<Reply>[] } | undefined;
+  let known: EnvelopeOutcome | undefined;
+  if (pipelining) {
+    const { mail, rcpts } = envelopeCommands(session, tx);
+    pipelined = expectEnvelope(session, rcpts.length);
+    head = [mail, ...rcpts];
+  } else {
+    known = await envelopeInTurn(session, tx);
+    if (!isPositive(known.mailReply) || known.accepted.length === 0) {
+      await resetQuietly(session);
+      throw envelopeRefused(known.mailReply, known.rejected);
+    }
+  }
+  let finals: Promise<Reply>[] = [];
+  // Once the LAST chunk is handed to the socket, losing the connection before every reply is in means
+  // the message may have been accepted (API.md §4.7).
+  let lastWritten = false;
+  const framer = new BdatFramer(connection, session.timeouts.data, head, () => {
+    finals = expectFinal(session, known ? known.accepted.length : envelope.recipients.length);
+    lastWritten = true;
+  });
+  try {
+    await writeData(connection, {
+      source: message.chunks,
+      encoder: framer,
+      stage: "BDAT",
+      timeoutMs: session.timeouts.data,
+      corked: message.size !== undefined,
+    });
+  } catch (error) {
+    // A write failed (the server closed: EPIPE, a reset): a reply that did arrive and explains it (a 421
+    // to a RCPT, a refused MAIL) is the error to report; otherwise the write's own failure is.
+    if (pipelined !== undefined && connection.failure) {
+      const explained = await settleEnvelope(
+        session,
+        envelope.recipients,
+        pipelined.mail,
+        pipelined.rcpts,
+        false,
+      ).then(noop, (e: unknown) => e);
+      if (explained instanceof SMTPError && explained.reply !== undefined) throw explained;
+    }
+    throw error;
+  }
+  try {
+    let accepted: string[];
+    let rejected: RecipientRefusal[];
+    if (pipelined === undefined) ({ accepted, rejected } = known!);
+    else {
+      let mailReply: Reply;
+      ({ mailReply, accepted, rejected } = await settleEnvelope(
+        session,
+        envelope.recipients,
+        pipelined.mail,
+        pipelined.rcpts,
+        lastWritten,
+      ));
+      if (!isPositive(mailReply) || accepted.length === 0) {
+        for (const p of [...framer.replies, ...finals]) await p.catch(noop);
+        await resetQuietly(session);
+        throw envelopeRefused(mailReply, rejected);
+      }
+    }
+    for (const p of framer.replies) {
+      const reply = await p;
+      if (!isPositive(reply)) {
+        for (const q of [...framer.replies, ...finals]) await q.catch(noop);
+        connection.failIfClosing(reply, "BDAT");
+        await resetQuietly(session);
+        throw withRejected(
+          replyError("EMESSAGE", "BDAT", "the server refused a BDAT chunk", reply),
+          rejected,
+        );
+      }
+    }
+    return await finish(session, finals, accepted, rejected);
+  } catch (error) {
+    if (lastWritten && error instanceof SMTPError && error.reply === undefined && connection.failure) {
+      throw atStage(error, "END");
+    }
+    throw error;
+  }
 }
 
 /** Builds the envelope commands; throws (EINPUT, EENVELOPE, EMESSAGE) before anything is registered or written. */
@@ -92,6 +225,22 @@ function envelopeCommands(
   }
 }
 
+/** Without PIPELINING: MAIL, then each RCPT, each awaited (no RCPT after a refused MAIL). */
+async function envelopeInTurn(session: Session, tx: PreparedTransaction): Promise<EnvelopeOutcome> {
+  const { connection } = session;
+  const t = session.timeouts.command;
+  const { mail, rcpts } = envelopeCommands(session, tx);
+  const mailReply = await connection.command(mail, "MAIL", t);
+  const rcptReplies: Reply[] = [];
+  if (isPositive(mailReply)) {
+    for (const rcpt of rcpts) rcptReplies.push(await connection.command(rcpt, "RCPT", t));
+  }
+  connection.failIfClosing(mailReply, "MAIL");
+  const { accepted, rejected } = sortRecipients(tx.envelope.recipients, rcptReplies);
+  for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
+  return { mailReply, accepted, rejected };
+}
+
 /**
  * Registers the reply waiters for a pipelined envelope flight (MAIL, every RCPT, DATA) and returns the
  * commands to write. Only for PIPELINING without CHUNKING. Throws before registering anything when the
@@ -106,6 +255,17 @@ function launchEnvelope(session: Session, tx: PreparedTransaction): commands.Com
   return [mail, ...rcpts, commands.data()];
 }
 
+/** The next queued send's envelope flight, to follow this end of data; [] when there is none to send. */
+function nextFlight(session: Session): commands.Command[] {
+  const next = session.nextQueued?.();
+  if (next === undefined || next.early !== undefined) return [];
+  try {
+    return launchEnvelope(session, next);
+  } catch {
+    return []; // that send fails on its own when its turn comes; this one is unaffected
+  }
+}
+
 /** Registers the waiters for a pipelined MAIL and its RCPTs, in order. */
 function expectEnvelope(
   session: Session,
@@ -117,147 +277,4 @@ function expectEnvelope(
   return { mail, rcpts: Array.from({ length: recipients }, () => connection.expect("RCPT", t)) };
 }
 
-/**
- * Runs one mail transaction: MAIL, RCPT for every recipient, then DATA (dot-stuffed) or BDAT (CHUNKING).
- * With PIPELINING the envelope and DATA (or the first BDAT) go in one write; every reply is still checked
- * (RFC 2920). A transaction refused before its end is reset (RSET) so the session stays usable.
- */
-export async function runTransaction(session: Session, tx: PreparedTransaction): Promise<TransactionResult> {
-  const { envelope, message } = tx;
-  const { connection, capabilities } = session;
-  const chunking = capabilities.chunking;
-  // LMTP with BDAT answers once per accepted recipient after the last chunk: the envelope must be known
-  // before that count can be awaited, so there the envelope is not pipelined with the chunks.
-  const pipelining = capabilities.pipelining && !(chunking && session.lmtp);
-  const t = session.timeouts.command;
-
-  // ---- envelope ----
-  let mailReply: Reply;
-  const rcptReplies: Reply[] = [];
-  let dataReply: Promise<Reply> | undefined;
-  if (pipelining && chunking) {
-    // The envelope rides with the first BDAT chunk (written by sendChunked); nothing is awaited before it.
-    const { mail, rcpts } = envelopeCommands(session, tx);
-    const replies = expectEnvelope(session, rcpts.length);
-    return await sendChunked(session, envelope, message, [mail, ...rcpts], replies.mail, replies.rcpts);
-  }
-  if (pipelining) {
-    if (tx.early === undefined) connection.writeCommands(launchEnvelope(session, tx));
-    const early = tx.early!;
-    dataReply = early.data;
-    mailReply = await early.mail;
-    for (const p of early.rcpts) rcptReplies.push(await p);
-  } else {
-    const { mail, rcpts } = envelopeCommands(session, tx);
-    mailReply = await connection.command(mail, "MAIL", t);
-    if (isPositive(mailReply)) {
-      for (const rcpt of rcpts) rcptReplies.push(await connection.command(rcpt, "RCPT", t));
-    }
-  }
-  connection.failIfClosing(mailReply, "MAIL");
-  const { accepted, rejected } = sortRecipients(envelope.recipients, rcptReplies);
-  for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
-
-  if (!isPositive(mailReply) || accepted.length === 0) {
-    if (dataReply) {
-      const reply = await dataReply;
-      if (reply.code === 354) {
-        // RFC 2920 §3.1: DATA was accepted although nothing else was; end it with an empty message body.
-        const end = connection.expect("END", session.timeouts.data);
-        connection.writeCommands([
-          { verb: "DATA", wire: ".\r\n", log: ". (no recipient was accepted: empty data ended)" },
-        ]);
-        await end;
-      }
-    }
-    await resetQuietly(session);
-    throw envelopeRefused(mailReply, rejected);
-  }
-
-  if (chunking) {
-    // CHUNKING without PIPELINING: envelope answered, now the chunks
-    return await sendChunked(session, envelope, message, [], undefined, [], { accepted, rejected });
-  }
-
-  // ---- DATA ----
-  const dataAnswer = await (dataReply ?? connection.command(commands.data(), "DATA", t));
-  if (dataAnswer.code !== 354) {
-    connection.failIfClosing(dataAnswer, "DATA");
-    if (dataAnswer.code < 400) {
-      const error = replyError("EPROTOCOL", "DATA", "the server answered DATA without 354", dataAnswer);
-      connection.fail(error);
-      throw error;
-    }
-    await resetQuietly(session);
-    throw withRejected(replyError("EMESSAGE", "DATA", "the server refused DATA", dataAnswer), rejected);
-  }
-  const deadline = connection.deadline(session.timeouts.data, "DATA", "sending the message");
-  const socket = connection.socket;
-  // In-memory content is written corked, so the body and its end leave in one write (one syscall, one
-  // segment for a small message). A stream is not: its chunks go out as they come.
-  let corked = message.size !== undefined;
-  if (corked) socket.cork();
-  try {
-    const stuffer = new DotStuffer();
-    const written = await pump(connection, message.chunks, (chunk) => stuffer.encode(chunk), corked);
-    const finals = expectFinal(session, accepted.length);
-    connection.log("C", `<message: ${written} octets>`);
-    connection.log("C", ".");
-    // RFC 2920 §3.1: a queued send's envelope may follow the end of data in the same write, so a
-    // caller with several messages queued pays one round trip per message.
-    const next = pipelining ? session.nextQueued?.() : undefined;
-    let nextFlight: commands.Command[] = [];
-    if (next !== undefined && next.early === undefined) {
-      try {
-        nextFlight = launchEnvelope(session, next);
-      } catch {
-        // that send fails on its own when its turn comes; this one is unaffected
-      }
-    }
-    socket.cork();
-    const wait = connection.write(stuffer.end());
-    if (nextFlight.length > 0) connection.writeCommands(nextFlight);
-    socket.uncork();
-    if (corked) {
-      corked = false;
-      socket.uncork();
-    }
-    if (wait) await wait;
-    return await finish(session, finals, accepted, rejected);
-  } finally {
-    if (corked) socket.uncork();
-    deadline.clear();
-  }
-}
-
-/**
- * Writes every chunk through `encode`, waiting for drain when the socket is full (a corked socket is
- * flushed first, then corked again). A source error, or a stall past the connection's end, fails all.
- */
-async function pump(
-  connection: Connection,
-  source: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-  encode: (chunk: Uint8Array) => Uint8Array,
-  corked: boolean,
-): Promise<number> {
-  let octets = 0;
-  const drained = async (wait: Promise<void>): Promise<void> => {
-    if (corked) connection.socket.uncork();
-    await wait;
-    if (corked) connection.socket.cork();
-  };
-  try {
-    await forEachChunk(source, connection, (chunk) => {
-      octets += chunk.length;
-      const out = encode(chunk);
-      if (out.length === 0) return undefined;
-      const wait = connection.write(out);
-      return wait ? drained(wait) : undefined;
-    });
-  } catch (cause) {
-    throw contentFailed(connection, cause, "DATA");
-  }
-  return octets;
-}
-
-/** BDAT: the message is split into chunks of whatever the source yields; the last one says LAST. */
+function noop(): void {}

@@ -4,7 +4,7 @@
  * input anywhere gives the same output as encoding it whole. Output line ends are CRLF.
  */
 
-import { OutputPool } from "../protocol/dot-stuff.js";
+import { OutputPool } from "../protocol/output-pool.js";
 
 const CR = 0x0d;
 const LF = 0x0a;

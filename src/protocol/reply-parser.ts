@@ -110,12 +110,21 @@ export class ReplyParser {
       throw new ReplySyntaxError(`multi-line reply changes its code from ${this.#code} to ${code}`);
     }
     this.#code = code;
-    const body = line.subarray(textStart, line.length - 2);
-    for (const byte of body) {
-      if (byte < 0x20 && byte !== 0x09) throw new ReplySyntaxError("control character in reply text");
-      if (byte === 0x7f) throw new ReplySyntaxError("control character in reply text");
+    const end = line.length - 2;
+    let ascii = true;
+    for (let i = textStart; i < end; i++) {
+      const byte = line[i]!;
+      if ((byte < 0x20 && byte !== 0x09) || byte === 0x7f) {
+        throw new ReplySyntaxError("control character in reply text");
+      }
+      if (byte > 0x7f) ascii = false;
     }
-    this.#lines.push(decoder.decode(body));
+    // ASCII text (nearly every reply) is read without the UTF-8 decoder
+    this.#lines.push(
+      ascii
+        ? String.fromCharCode.apply(null, line.subarray(textStart, end) as unknown as number[])
+        : decoder.decode(line.subarray(textStart, end)),
+    );
     this.#replyOctets += line.length;
     if (this.#lines.length > MAX_REPLY_LINES) {
       throw new ReplySyntaxError(`reply longer than ${MAX_REPLY_LINES} lines`);

@@ -11,7 +11,12 @@ const ENHANCED = /^([245])\.(\d{1,3})\.(\d{1,3})(?: |$)/;
 export function buildReply(code: number, rawLines: readonly string[]): Reply {
   const codeClass = String(Math.floor(code / 100));
   let enhancedCode: string | undefined;
+  if (rawLines.length === 1 && rawLines[0]!.charCodeAt(1) !== 0x2e) {
+    // one line, no enhanced code (the common 250 / 354 of a plain server)
+    return { code, lines: rawLines as string[], text: rawLines[0]! };
+  }
   const lines = rawLines.map((line) => {
+    if (line.charCodeAt(1) !== 0x2e) return line; // no "d." in front: no enhanced code
     const match = ENHANCED.exec(line);
     if (match === null || match[1] !== codeClass) return line;
     enhancedCode ??= `${match[1]}.${match[2]}.${match[3]}`;

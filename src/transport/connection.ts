@@ -113,18 +113,19 @@ export class Connection {
    * Registers a waiter for the next reply not yet claimed. Call it before writing the command, so that a
    * reply can never arrive "unsolicited" by a race. `timeoutMs` is a deadline for the whole reply.
    */
-  expect(
-    stage: SMTPStage,
-    timeoutMs: number | undefined,
-    options: { barrier?: boolean } = {},
-  ): Promise<Reply> {
+  expect(stage: SMTPStage, timeoutMs: number | undefined, options?: { barrier?: boolean }): Promise<Reply> {
     if (this.#failure) return Promise.reject(this.#failure);
     const reply = new Promise<Reply>((resolve, reject) => {
+      // Only the oldest waiter's deadline runs; one behind it gets its own when it becomes the oldest.
       const deadline =
-        timeoutMs === undefined || !Number.isFinite(timeoutMs) ? Number.POSITIVE_INFINITY : now() + timeoutMs;
+        timeoutMs === undefined || !Number.isFinite(timeoutMs)
+          ? Number.POSITIVE_INFINITY
+          : this.#waiters.length === 0
+            ? now() + timeoutMs
+            : Number.NEGATIVE_INFINITY;
       const waiter: Waiter = {
         stage,
-        barrier: options.barrier ?? false,
+        barrier: options?.barrier ?? false,
         deadline,
         timeoutMs,
         resolve,
@@ -173,16 +174,20 @@ export class Connection {
     this.#armTimer(head.deadline);
   };
 
-  /** Writes commands as one corked group and logs them. Throws the failure if the connection is gone. */
+  /** Writes commands as one group (one write) and logs them. Throws the failure if the connection is gone. */
   writeCommands(commands: readonly Command[]): void {
     if (this.#failure) throw this.#failure;
-    const socket = this.#socket;
-    socket.cork();
+    this.#socket.write(this.commandWire(commands));
+  }
+
+  /** Logs commands and returns their wire form, joined, for a caller that writes them with other bytes. */
+  commandWire(commands: readonly Command[]): string {
+    let wire = "";
     for (const command of commands) {
       this.log("C", command.log);
-      socket.write(command.wire);
+      wire += command.wire;
     }
-    socket.uncork();
+    return wire;
   }
 
   /** Sends one command and waits for its reply within `timeoutMs`. */
@@ -218,10 +223,13 @@ export class Connection {
     return drained;
   }
 
-  /** Starts a deadline for a whole step (message data, a SASL exchange). On expiry the connection fails. */
-  deadline(timeoutMs: number, stage: SMTPStage, what: string): Deadline {
+  /**
+   * Starts a deadline for a whole step (message data, a SASL exchange). On expiry the connection fails.
+   * `since` (a performance.now() time) backdates it to when the step began.
+   */
+  deadline(timeoutMs: number, stage: SMTPStage, what: string, since?: number): Deadline {
     if (!Number.isFinite(timeoutMs)) return { clear: noop };
-    const at = now() + timeoutMs;
+    const at = (since ?? now()) + timeoutMs;
     let timer: NodeJS.Timeout;
     const check = (): void => {
       const left = at - now();
@@ -233,7 +241,7 @@ export class Connection {
         new SMTPError("ETIMEDOUT", `${what} not done within ${timeoutMs} ms`, { stage, temporary: true }),
       );
     };
-    timer = setTimeout(check, Math.min(MAX_TIMER, Math.max(0, timeoutMs)));
+    timer = setTimeout(check, Math.min(MAX_TIMER, Math.max(0, at - now())));
     return { clear: () => clearTimeout(timer) };
   }
 
