@@ -1,9 +1,9 @@
-// One stored message over one SMTP session. Until composeMail (mime) lands this uses SMTP.send() — and,
-// for a follow-up transaction to only some recipients, the composer plus sendRaw(); then it becomes
-// smtp.sendMail(mail) / pool.sendMail(mail) and this file goes away.
-import type { SMTP } from "../client/smtp.js";
+// One stored message through the pool. The pool sends text/content messages (pool.sendMail); a follow-up
+// transaction to only some recipients is the same message (composer) over pool.sendRaw. When composeMail
+// (mime) lands, both become pool.sendMail(mail) with `envelope`, and html/attachments are allowed.
 import { inputError } from "../errors.js";
 import { composeMessage } from "../message/compose.js";
+import type { Pool } from "../pool/types.js";
 import type { SendResult } from "../types.js";
 import type { ReadyMail } from "./stored-mail.js";
 
@@ -14,20 +14,27 @@ export function checkSendable(mail: { html?: unknown; attachments?: unknown[] })
   }
 }
 
-export function deliver(smtp: SMTP, mail: ReadyMail): Promise<SendResult> {
+export function deliver(pool: Pool, mail: ReadyMail): Promise<SendResult> {
   checkSendable(mail);
   const body = mail.content ?? mail.text ?? "";
   const headers = { ...mail.headers };
   if (mail.replyTo !== undefined && mail.replyTo.length > 0) headers["Reply-To"] = mail.replyTo.join(", ");
   if (mail.envelope === undefined) {
-    return smtp.send(mail.from, mail.to, mail.cc, mail.bcc, mail.subject, body, {
+    return pool.sendMail({
+      from: mail.from,
+      to: mail.to,
+      cc: mail.cc,
+      bcc: mail.bcc,
+      subject: mail.subject,
+      content: body,
       headers,
       messageId: mail.messageId,
       date: mail.date,
-      ...mail.options,
+      options: { ...mail.options },
     });
   }
-  // a follow-up transaction: the same message (same headers, same Message-ID) to the envelope's recipients
+  // a follow-up transaction: the same message (same headers, same Message-ID) to the envelope's recipients;
+  // composed for the most restricted server (7-bit body, no SMTPUTF8) since the session is not known here
   const composed = composeMessage({
     from: mail.from,
     to: mail.to,
@@ -42,5 +49,5 @@ export function deliver(smtp: SMTP, mail: ReadyMail): Promise<SendResult> {
     hostname: "localhost",
   });
   const recipients = mail.envelope.to ?? [...mail.to, ...mail.cc, ...mail.bcc];
-  return smtp.sendRaw(mail.envelope.from ?? mail.from, recipients, composed.chunks, { ...mail.options });
+  return pool.sendRaw(mail.envelope.from ?? mail.from, recipients, composed.chunks, { ...mail.options });
 }

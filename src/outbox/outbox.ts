@@ -158,7 +158,8 @@ class OutboxImpl extends EventEmitter implements Outbox {
     const concurrency = opts.concurrency ?? 10;
     if (!(Number.isInteger(concurrency) && concurrency > 0))
       throw inputError("concurrency must be a positive integer");
-    const sender = createRelaySender(relay);
+    const minDelay = this.#options.throttle?.minDelay ?? 1_000;
+    const sender = createRelaySender(relay, minDelay);
     const connection = workerConnection(this.#options.redis);
     const stalled = this.#options.stalled ?? {};
     const lockDuration = stalled.lockDuration ?? 30_000;
@@ -171,7 +172,7 @@ class OutboxImpl extends EventEmitter implements Outbox {
       delays: this.#delays,
       onDeliveryUnknown: this.#options.onDeliveryUnknown ?? "retry",
       throttle: {
-        minDelay: this.#options.throttle?.minDelay ?? 1_000,
+        minDelay,
         maxDelay: this.#options.throttle?.maxDelay ?? 60_000,
       },
       lockDuration,

@@ -1,9 +1,11 @@
 // What a failed send means for the message in the outbox (API.md §7). Pure: an error in, a verdict out.
+// Which replies are throttling is the pool's rule (pool/verdict.ts), reused here.
 import { SMTPError } from "../errors.js";
+import { isThrottleReply } from "../pool/verdict.js";
 import type { Reply } from "../types.js";
 
 export type Verdict =
-  /** A throttling reply (421, 454, 4.7.x): pause the whole queue; the message is not charged an attempt. */
+  /** The server is throttling: pause the whole queue; the message is not charged an attempt. */
   | { kind: "throttle"; reason: string }
   /** Never worth retrying: 5xx, bad input. */
   | { kind: "permanent"; reason: string }
@@ -13,14 +15,12 @@ export type Verdict =
   | { kind: "unknown"; reason: string };
 
 /**
- * A throttling reply: 421 (service closing) anywhere; 454 or any 4.7.x (RFC 3463 security/policy) to the
- * session or the sender. Not a 4.7.x to one RCPT: that is greylisting-style, the recipient's own retry.
+ * A throttling reply as the pool reads it (421, 454, 4.7.x) — except a 4.7.x from 450/451 to one RCPT,
+ * which is greylisting: that recipient's own retry.
  */
 export function isThrottling(reply: Reply | undefined, stage?: string): boolean {
-  if (reply === undefined) return false;
-  if (reply.code === 421) return true;
-  if (stage === "RCPT") return false;
-  return reply.code === 454 || (reply.code < 500 && /^4\.7\./.test(reply.enhancedCode ?? ""));
+  if (!isThrottleReply(reply)) return false;
+  return stage !== "RCPT" || reply!.code === 421 || reply!.code === 454;
 }
 
 export function isTemporaryReply(reply: Reply): boolean {
@@ -36,6 +36,15 @@ export function classify(error: unknown): Verdict {
     return { kind: "throttle", reason };
   }
   if (error.deliveryUnknown) return { kind: "unknown", reason };
+  // the server closed the connection during the envelope (the pool retried once already): as the pool
+  // reads it, a server shedding load — a 421 answering a pipelined MAIL surfaces like this too
+  if (
+    error.code === "ECONNECTION" &&
+    error.reply === undefined &&
+    (error.stage === "MAIL" || error.stage === "RCPT")
+  ) {
+    return { kind: "throttle", reason };
+  }
   if (error.code === "EINPUT") return { kind: "permanent", reason };
   if (error.code === "EENVELOPE" && error.stage === "RCPT" && error.rejected !== undefined) {
     // every recipient refused: those refused for now are tried again, alone; the others never
