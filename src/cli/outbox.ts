@@ -9,7 +9,6 @@ import {
   CONNECTION_HELP,
   connectionOptions,
   parse,
-  required,
   str,
   Transcript,
 } from "./common.js";
@@ -18,11 +17,12 @@ import { mechanismOf, readPassword, refusePasswordFlag } from "./send.js";
 
 export const OUTBOX_HELP = `smtpkit outbox: a durable outbox on Redis (BullMQ)
 
-  smtpkit outbox work   --redis URL [--queue NAME] [--concurrency N] --host H [--port P] [--security MODE]
+  smtpkit outbox work   (--redis URL | --redis-env VAR) [--queue NAME] [--concurrency N] --host H [--port P] [--security MODE]
                         [--user U [--password-env VAR | --password-file F]] [--auth MECH]
-  smtpkit outbox status ID --redis URL [--queue NAME]
+  smtpkit outbox status ID (--redis URL | --redis-env VAR) [--queue NAME]
 
-  --redis URL            redis://[:password@]host:port (rediss:// for TLS)
+  --redis URL            redis://host:port (rediss:// for TLS); a URL with a password is refused here
+  --redis-env VAR        the Redis URL is in environment variable VAR (the way to give a password)
   --queue NAME           the queue, one per relay (default smtpkit)
   --concurrency N        messages in flight in this worker (default 10)
 ${CONNECTION_HELP}
@@ -35,6 +35,7 @@ JSON, or exits 1 when no message has that id (never enqueued, or finished more t
 const WORK_FLAGS = {
   ...CONNECTION_FLAGS,
   redis: { type: "string" },
+  "redis-env": { type: "string" },
   queue: { type: "string" },
   concurrency: { type: "string" },
   user: { type: "string" },
@@ -64,7 +65,7 @@ async function work(argv: string[]): Promise<number> {
     process.stdout.write(`${OUTBOX_HELP}\n`);
     return EXIT.OK;
   }
-  const redis = required(values, "redis");
+  const redis = redisUrl(str(values, "redis"), str(values, "redis-env"));
   const concurrencyText = str(values, "concurrency") ?? "10";
   const concurrency = Number(concurrencyText);
   if (!(Number.isInteger(concurrency) && concurrency > 0)) {
@@ -116,6 +117,36 @@ async function work(argv: string[]): Promise<number> {
   return EXIT.OK;
 }
 
+/**
+ * The Redis URL from --redis (no password: the argument list is visible to every user, ps) or from the
+ * environment variable --redis-env names.
+ */
+function redisUrl(flag: string | undefined, envName: string | undefined): string {
+  if ((flag === undefined) === (envName === undefined)) {
+    throw new CliError(EXIT.USAGE, "give --redis URL or --redis-env VAR (see --help)");
+  }
+  if (envName !== undefined) {
+    const value = process.env[envName];
+    if (value === undefined || value === "") {
+      throw new CliError(EXIT.CONFIG, `--redis-env ${envName}: the environment variable is not set`);
+    }
+    return value;
+  }
+  let password = "";
+  try {
+    password = new URL(flag!).password;
+  } catch {
+    throw new CliError(EXIT.USAGE, "--redis is not a URL (redis://host:port)");
+  }
+  if (password !== "") {
+    throw new CliError(
+      EXIT.USAGE,
+      "--redis with a password is refused: the argument list is visible to every user of this machine; put the URL in an environment variable and use --redis-env VAR",
+    );
+  }
+  return flag!;
+}
+
 async function status(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof STATUS_FLAGS; allowPositionals: true }>>;
   try {
@@ -129,8 +160,7 @@ async function status(argv: string[]): Promise<number> {
   }
   const [id, ...extra] = parsed.positionals;
   if (id === undefined || extra.length > 0) throw new CliError(EXIT.USAGE, "give exactly one message id");
-  const redis = parsed.values.redis;
-  if (redis === undefined) throw new CliError(EXIT.USAGE, "--redis is required (see --help)");
+  const redis = redisUrl(parsed.values.redis, parsed.values["redis-env"]);
   const outbox = createOutbox({ redis, queue: parsed.values.queue });
   try {
     const found = await outbox.status(id);
@@ -147,6 +177,7 @@ async function status(argv: string[]): Promise<number> {
 
 const STATUS_FLAGS = {
   redis: { type: "string" },
+  "redis-env": { type: "string" },
   queue: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;

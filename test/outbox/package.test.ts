@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { BIN } from "../helpers/cli-runner.js";
+import { BIN, oneLine, smtpkit } from "../helpers/cli-runner.js";
 
 const ROOT = join(BIN, "..", "..", "..");
 
@@ -44,6 +44,24 @@ describe("smtpkit/outbox entry point", () => {
       { cwd: ROOT, encoding: "utf8" },
     );
     assert.ok(JSON.parse(control.stdout).length > 0, control.stderr);
+  });
+
+  it("smtpkit outbox refuses a Redis password on the command line, without echoing it", async () => {
+    const run = await smtpkit([
+      "outbox",
+      "work",
+      "--redis",
+      "redis://:s3cret-pw@127.0.0.1:1",
+      "--host",
+      "127.0.0.1",
+    ]);
+    assert.equal(run.code, 64);
+    const line = oneLine(run);
+    assert.match(line, /--redis-env/);
+    assert.ok(!line.includes("s3cret-pw"));
+    const status = await smtpkit(["outbox", "status", "x", "--redis-env", "SMTPKIT_TEST_UNSET_VARIABLE"]);
+    assert.equal(status.code, 78);
+    assert.match(oneLine(status), /SMTPKIT_TEST_UNSET_VARIABLE/);
   });
 
   describe("installed without bullmq", () => {
