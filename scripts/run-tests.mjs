@@ -22,7 +22,15 @@ if (files.length === 0) {
   console.error("no test files found under build-test/test");
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ["--test", "--test-concurrency=2", ...files], {
-  stdio: "inherit",
-});
+// A hung test fails at this deadline instead of holding the run for minutes. Node 20 applies it to each
+// test and to each file as a whole; the slowest file (interop/memory: four 200 MiB sends) took 47 s on a
+// 2-core machine shared with seven other test runs (load average 15), so 120 s leaves it 2.5x room.
+const TEST_TIMEOUT_MS = 120_000;
+const result = spawnSync(
+  process.execPath,
+  ["--test", "--test-concurrency=2", `--test-timeout=${TEST_TIMEOUT_MS}`, ...files],
+  {
+    stdio: "inherit",
+  },
+);
 process.exit(result.status ?? 1);

@@ -4,6 +4,7 @@ export type { ConnectOptions, Security } from "./api/connect.js";
 export { connect } from "./api/connect.js";
 export type { MailOptions } from "./api/send-mail.js";
 export { sendMail } from "./api/send-mail.js";
+export type { AuthOptions } from "./api/token-login.js";
 export {
   AUTH_CRAM_MD5,
   AUTH_DEFAULT,
@@ -15,6 +16,12 @@ export {
   AUTH_SCRAM_SHA_256_PLUS,
   AUTH_XOAUTH2,
 } from "./auth/mechanism.js";
+export type {
+  AccessTokenFunction,
+  IssuedToken,
+  OAuth2Options,
+  SuppliedToken,
+} from "./auth/oauth2/options.js";
 export type { RawSendOptions } from "./client/send.js";
 export { SMTP } from "./client/smtp.js";
 export type { RecipientRefusal, SMTPErrorCode, SMTPStage } from "./errors.js";

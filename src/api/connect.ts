@@ -2,11 +2,13 @@
 // mode, and authentication. Where a seed-level call would resolve false, this rejects with the reason.
 import net from "node:net";
 import type tls from "node:tls";
+import type { TokenSource } from "../auth/oauth2/token-source.js";
 import { SMTP } from "../client/smtp.js";
 import { describeReply, SMTPError, type SMTPErrorCode, type SMTPStage } from "../errors.js";
 import { parseCapabilities } from "../protocol/capabilities.js";
 import type { Reply, SMTPOptions } from "../types.js";
 import { openSocket } from "./open-socket.js";
+import { type AuthOptions, authenticateWithToken, checkAuthOptions } from "./token-login.js";
 
 /**
  * How the channel is secured.
@@ -28,8 +30,10 @@ export interface ConnectOptions extends SMTPOptions {
   security?: Security;
   /** TLS options for the handshake. `servername` defaults to `host`; verification stays on unless you turn it off. */
   tls?: tls.ConnectionOptions;
-  /** Credentials; authenticate after TLS. `type` is an `SMTP.AUTH_*` constant (default AUTH_DEFAULT: the strongest). */
-  auth?: { username: string; password: string; type?: number };
+  /** Credentials; authenticate after TLS. Exactly one of password, accessToken (OAuth 2.0) or oauth2 (a token
+   * endpoint: tokens fetched, cached, shared and refreshed). `type` is an `SMTP.AUTH_*` constant (default
+   * AUTH_DEFAULT: the strongest password mechanism; with a token, OAUTHBEARER when offered, else XOAUTH2). */
+  auth?: AuthOptions;
   /** ms to establish the TCP connection (DNS included). Default 30 000: long enough for a slow path, short
    * enough that a dropped SYN is reported before the user gives up. */
   connectTimeout?: number;
@@ -52,6 +56,8 @@ export interface ConnectPlan {
   security: Security;
   connectTimeout: number;
   tls: tls.ConnectionOptions;
+  /** Where access tokens come from, when auth uses accessToken or oauth2. */
+  tokens?: TokenSource | undefined;
 }
 
 /**
@@ -106,11 +112,8 @@ export function planConnection(options: ConnectOptions): ConnectPlan {
   const connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
   if (!(Number.isFinite(connectTimeout) && connectTimeout > 0))
     throw bad("connectTimeout must be a positive number of ms");
-  const auth = options.auth;
-  if (auth && (typeof auth.username !== "string" || typeof auth.password !== "string")) {
-    throw bad("auth needs a username and a password (strings)");
-  }
-  return { host, port, security, connectTimeout, tls: tlsOptionsFor(host, options.tls) };
+  const tokens = options.auth === undefined ? undefined : checkAuthOptions(options.auth);
+  return { host, port, security, connectTimeout, tls: tlsOptionsFor(host, options.tls), tokens };
 }
 
 /**
@@ -181,6 +184,14 @@ async function establish(smtp: SMTP, socket: net.Socket, plan: ConnectPlan): Pro
 }
 
 /** AUTH, never over a clear channel unless security is "none" and the caller set allowInsecureAuth. */
+/**
+ * Authenticates an open session as connect() does (clear-channel rule, tokens, the declined error), for
+ * callers that must check the channel themselves between TLS and AUTH (the CLI's pinned certificates).
+ */
+export function authenticateSession(smtp: SMTP, options: ConnectOptions): Promise<void> {
+  return login(smtp, planConnection(options), options);
+}
+
 async function login(smtp: SMTP, plan: ConnectPlan, options: ConnectOptions): Promise<void> {
   const auth = options.auth!;
   if (!smtp.secure && !(plan.security === "none" && options.allowInsecureAuth)) {
@@ -188,7 +199,8 @@ async function login(smtp: SMTP, plan: ConnectPlan, options: ConnectOptions): Pr
     const message = `refusing to authenticate over a clear channel: ${why}`;
     throw new SMTPError("EAUTH", message, { stage: "AUTH", temporary: false });
   }
-  const ok = await smtp.authenticate(auth.username, auth.password, auth.type ?? SMTP.AUTH_DEFAULT);
+  if (plan.tokens) return authenticateWithToken(smtp, auth, plan.tokens, options.signal);
+  const ok = await smtp.authenticate(auth.username, auth.password ?? "", auth.type ?? SMTP.AUTH_DEFAULT);
   if (!ok)
     throw declined(
       "EAUTH",

@@ -1,4 +1,5 @@
 // sendMail(): one message, one connection — connect, send, close.
+import { checkSendInput } from "../client/send.js";
 import { SMTPError } from "../errors.js";
 import type { Content, SendOptions, SendResult } from "../types.js";
 import { type ConnectOptions, connect } from "./connect.js";
@@ -32,11 +33,20 @@ export async function sendMail(options: ConnectOptions & MailOptions): Promise<S
   const ccList = asList(cc);
   const bccList = asList(bcc);
   if (toList.length + ccList.length + bccList.length === 0) {
-    // caught here so that no connection is opened for nothing; send() checks every other input rule
     throw new SMTPError("EINPUT", "no recipients: give at least one address in to, cc or bcc", {
       temporary: false,
     });
   }
+  // Every input rule that needs no server, before any byte is sent: bad input never costs a connection,
+  // a TLS handshake and a login (send() checks the rest, e.g. SMTPUTF8, once it knows the server).
+  checkSendInput({
+    from,
+    to: toList,
+    cc: ccList,
+    bcc: bccList,
+    subject,
+    options: sendOptions ?? {},
+  });
   const smtp = await connect(connectOptions);
   try {
     return await smtp.send(from, toList, ccList, bccList, subject, content, sendOptions);

@@ -2,7 +2,8 @@
 // STARTTLS with a certificate generated at start, and AUTH PLAIN/LOGIN for one demo user (only after TLS).
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import { SMTPServer } from "smtp-server";
+import { CliError } from "./common.js";
+import { EXIT } from "./exit-codes.js";
 import { createSelfSigned } from "./self-signed.js";
 
 /** One message as the server received it. */
@@ -34,6 +35,7 @@ export interface DemoServer {
 
 /** Starts the demo server. Needs no network and no mail server: only the loopback interface. */
 export async function startDemoServer(): Promise<DemoServer> {
+  const { SMTPServer } = await loadSmtpServer();
   const { cert, key } = createSelfSigned(["localhost", "127.0.0.1"]);
   const user = { username: "demo", password: randomBytes(12).toString("base64url") };
   let deliver!: (message: ReceivedMessage) => void;
@@ -100,6 +102,24 @@ export async function startDemoServer(): Promise<DemoServer> {
       return stopped;
     },
   };
+}
+
+/**
+ * smtp-server is loaded here only, when the demo runs: the library and the other commands never need it.
+ * It is a devDependency (so `npm ci && npm start` has it) and an optional peer dependency (so installing
+ * smtpkit does not install it).
+ */
+async function loadSmtpServer(): Promise<typeof import("smtp-server")> {
+  try {
+    return await import("smtp-server");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw error;
+    throw new CliError(
+      EXIT.CONFIG,
+      "the demo's server is the smtp-server package, which is not installed (smtpkit itself does not need " +
+        "it): run `npm install smtp-server`, then `smtpkit demo` again",
+    );
+  }
 }
 
 function sameText(a: string, b: string): boolean {

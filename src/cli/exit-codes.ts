@@ -41,7 +41,7 @@ export const EXIT_HELP: readonly [number, string][] = [
   [EXIT.HELLO_AFTER_TLS, "hello after TLS: EHLO refused once TLS was up"],
   [EXIT.USAGE, "usage: bad or missing options (also --password on the command line)"],
   [EXIT.NO_INPUT, "an input file (--body-file, --password-file, --tls-ca) cannot be read"],
-  [EXIT.CONFIG, "configuration: e.g. the --password-env variable is not set"],
+  [EXIT.CONFIG, "configuration: the --password-env variable is not set, or smtp-server (demo) is missing"],
 ];
 
 /** Exit status by the stage that failed (CONNECT and EHLO depend on the error too: see exitCodeFor). */

@@ -7,12 +7,15 @@ import { openSocket } from "../api/open-socket.js";
 import { SMTP } from "../client/smtp.js";
 import { describeReply, SMTPError } from "../errors.js";
 import type { Reply } from "../types.js";
+import { ACCOUNT_FLAGS, ACCOUNT_HELP, applyAccount, PASSWORD_COMMAND_HELP } from "./account.js";
 import {
   authName,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   connectionOptions,
   describeFailure,
+  failureJson,
+  hintOnSilence,
   parse,
   Transcript,
 } from "./common.js";
@@ -21,9 +24,13 @@ import { EXIT } from "./exit-codes.js";
 /** `smtpkit probe --help`. */
 export const PROBE_HELP = `smtpkit probe: what a server speaks
 
-  smtpkit probe --host H [--port P] [--security MODE] [--tls-ca FILE] [--json]
+  smtpkit probe --host H [--port P] [--security MODE] [--tls-ca FILE] [--insecure] [--timeout MS]
+                [--client-name NAME] [--lmtp] [--verbose] [--json]
+  smtpkit probe --account NAME [--config FILE]
 
 ${CONNECTION_HELP}
+${ACCOUNT_HELP}
+${PASSWORD_COMMAND_HELP}
 
 Reports the greeting, the EHLO extensions and AUTH mechanisms before and after TLS, the TLS version,
 cipher and key exchange, the certificate (subject, issuer, validity, names), whether it verifies (and
@@ -53,6 +60,8 @@ export interface ProbeReport {
   tls: TLSReport | null;
   /** The hello after TLS (null when there was no TLS). */
   afterTls: HelloReport | null;
+  /** With --json, when the probe failed: the error object (see `smtpkit send --json`). */
+  error?: unknown;
 }
 
 /** The TLS channel and the server's certificate. */
@@ -78,11 +87,12 @@ export interface TLSReport {
 
 /** Runs `smtpkit probe`; resolves with the exit status. */
 export async function runProbe(argv: string[]): Promise<number> {
-  const values = parse(argv, CONNECTION_FLAGS);
+  const values = parse(argv, { ...CONNECTION_FLAGS, ...ACCOUNT_FLAGS });
   if (values.help === true) {
     process.stdout.write(`${PROBE_HELP}\n`);
     return EXIT.OK;
   }
+  applyAccount(values); // --account/--config: the account's host, port, TLS settings (flags win)
   const options = connectionOptions(values, process.stderr);
   const plan = planConnection(options);
   const transcript = new Transcript(values.verbose === true ? process.stderr : undefined);
@@ -100,12 +110,14 @@ export async function runProbe(argv: string[]): Promise<number> {
   let failure: string | undefined;
   // the probe reports on the certificate instead of refusing it; it sends nothing secret
   const tlsOptions: tls.ConnectionOptions = { ...plan.tls, rejectUnauthorized: false };
+  const cancelHint = hintOnSilence(transcript, options, process.stderr);
   try {
     const socket = await openSocket(plan.host, plan.port, plan.connectTimeout);
     report.address = socket.remoteAddress;
     let greeting: Reply | undefined;
     const session: SMTP = new SMTP({
       clientName: options.clientName,
+      lmtp: options.lmtp,
       timeouts: options.timeouts,
       logger: (entry) => {
         // the first server reply is the greeting (lastReply moves on if the server declines and QUIT follows)
@@ -153,11 +165,15 @@ export async function runProbe(argv: string[]): Promise<number> {
         `refuse it: ${plan.tls.ca ? "" : "pass its CA with --tls-ca if it is a private one, or "}connect by a name it carries`;
     }
   } catch (error) {
-    printReport(report, values.json === true);
     const { line, exitCode } = describeFailure("probe", error, transcript);
+    if (values.json === true) {
+      report.error = (JSON.parse(failureJson(error, line, exitCode)) as { error: unknown }).error;
+    }
+    printReport(report, values.json === true);
     process.stderr.write(`${line}\n`);
     return exitCode;
   } finally {
+    cancelHint();
     await smtp?.close().catch(() => undefined);
   }
   printReport(report, values.json === true);

@@ -1,41 +1,66 @@
 // `smtpkit send`: one message from the command line.
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import { sendMail } from "../api/send-mail.js";
+import type { ConnectOptions } from "../api/connect.js";
+import { checkSendInput } from "../client/send.js";
+import { SMTP } from "../client/smtp.js";
+import { SMTPError } from "../errors.js";
+import { parseMailbox } from "../message/address.js";
 import type { Content, SendResult } from "../types.js";
+import {
+  ACCOUNT_FLAGS,
+  ACCOUNT_HELP,
+  type AccountUse,
+  applyAccount,
+  passwordFromSources,
+} from "./account.js";
 import {
   AUTH_BY_NAME,
   CliError,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
   connectionOptions,
-  describeFailure,
+  forTheCommandLine,
+  hintOnSilence,
   list,
   parse,
   readInputFile,
+  reportFailure,
   required,
   str,
   Transcript,
+  type Values,
 } from "./common.js";
 import { EXIT } from "./exit-codes.js";
+import { hasOAuth2Flags, OAUTH2_FLAGS, OAUTH2_HELP, oauth2FromFlags } from "./oauth2-flags.js";
+import { passwordFromCommand } from "./secrets.js";
+import { sendMailFor } from "./session.js";
 
 /** `smtpkit send --help`. */
 export const SEND_HELP = `smtpkit send: send one message
 
-  smtpkit send --host H [--port P] [--security MODE] [--user U [--password-env VAR | --password-file F]]
+  smtpkit send --host H [--port P] [--security MODE] [--tls-ca FILE] [--insecure] [--timeout MS]
+               [--client-name NAME] [--lmtp]
+               [--user U [--password-env VAR | --password-file F | --password-command CMD | --oauth2-...]]
                [--auth MECH] --from A --to B [--to C] [--cc D] [--bcc E] --subject S
-               [--body TEXT | --body-file F | (stdin)]
+               [--body TEXT | --body-file F | (stdin)] [--verbose] [--json]
+               [--account NAME] [--config FILE]
 
 ${CONNECTION_HELP}
   --user U               authenticate as U (after TLS; never in clear)
   --password-env VAR     the password is in environment variable VAR
   --password-file F      the password is the first line of file F
-                         (neither: a prompt without echo when stdin is a terminal)
+  --password-command CMD the password is the first line CMD prints (run by /bin/sh, as msmtp's
+                         passwordeval); with --auth xoauth2|oauthbearer it prints an access token, and it
+                         is run again when the server refuses the token
+                         (none of these: a prompt without echo when stdin is a terminal)
+${OAUTH2_HELP}
   --auth MECH            ${[...AUTH_BY_NAME.keys()].join(" | ").toLowerCase()} (default: the strongest offered)
   --from A               sender, also the envelope sender (MAIL FROM)
   --to, --cc, --bcc      recipients; repeat for more (Bcc appears in no header)
-  --subject S
+  --subject S            the subject (may be empty: --subject "")
   --body TEXT | --body-file F    the body (plain text, or a ready MIME message); else read from stdin
+${ACCOUNT_HELP}
 
 There is no --password: a password in the argument list is visible to every user of the machine (ps).`;
 
@@ -44,6 +69,7 @@ const SEND_FLAGS = {
   user: { type: "string" },
   "password-env": { type: "string" },
   "password-file": { type: "string" },
+  ...OAUTH2_FLAGS,
   auth: { type: "string" },
   from: { type: "string" },
   to: { type: "string", multiple: true },
@@ -52,6 +78,7 @@ const SEND_FLAGS = {
   subject: { type: "string" },
   body: { type: "string" },
   "body-file": { type: "string" },
+  ...ACCOUNT_FLAGS,
 } as const;
 
 /** Runs `smtpkit send`; resolves with the exit status. */
@@ -62,49 +89,115 @@ export async function runSend(argv: string[]): Promise<number> {
     process.stdout.write(`${SEND_HELP}\n`);
     return EXIT.OK;
   }
-  const options = connectionOptions(values, process.stderr);
-  const from = required(values, "from");
-  const subject = required(values, "subject");
-  const to = list(values, "to");
-  const cc = list(values, "cc");
-  const bcc = list(values, "bcc");
-  if (to.length + cc.length + bcc.length === 0)
-    throw new CliError(EXIT.USAGE, "give at least one --to, --cc or --bcc");
-  const user = str(values, "user");
-  const authType = mechanismOf(str(values, "auth"));
-  if (user === undefined && (values["password-env"] || values["password-file"] || authType !== undefined)) {
-    throw new CliError(EXIT.USAGE, "--password-env, --password-file and --auth need --user");
-  }
-  if (str(values, "body") !== undefined && str(values, "body-file") !== undefined) {
-    throw new CliError(EXIT.USAGE, "give --body or --body-file, not both");
-  }
-  const password = user === undefined ? undefined : await readPassword(values);
-  const transcript = new Transcript(values.verbose === true ? process.stderr : undefined, [password]);
-  const body = await openBody(values);
+  const json = values.json === true;
+  let transcript: Transcript | undefined;
+  let body: { content: Content; close(): Promise<void> } | undefined;
   try {
-    const result = await sendMail({
-      ...options,
-      auth:
-        user === undefined || password === undefined
-          ? undefined
-          : { username: user, password, type: authType },
-      logger: transcript.logger,
-      from,
-      to,
-      cc,
-      bcc,
-      subject,
-      content: body.content,
-    });
-    printResult(result, values.json === true);
-    return EXIT.OK;
-  } catch (error) {
-    const { line, exitCode } = describeFailure("send", error, transcript);
-    process.stderr.write(`${line}\n`);
-    return exitCode;
+    const account = applyAccount(values); // --account/--config fill the flags not given
+    const options = connectionOptions(values, process.stderr);
+    const mail = mailOf(values);
+    const user = str(values, "user");
+    const authType = mechanismOf(str(values, "auth"));
+    const secretSources = ["password-env", "password-file", "password-command"].filter(
+      (f) => values[f] !== undefined,
+    );
+    if (hasOAuth2Flags(values)) secretSources.push("--oauth2-*");
+    if (user === undefined && (secretSources.length > 0 || authType !== undefined)) {
+      throw new CliError(
+        EXIT.USAGE,
+        "--password-env, --password-file, --password-command, --oauth2-* and --auth need --user",
+      );
+    }
+    if (secretSources.length > 1)
+      throw new CliError(
+        EXIT.USAGE,
+        "give one of --password-env, --password-file, --password-command or --oauth2-*",
+      );
+    if (str(values, "body") !== undefined && str(values, "body-file") !== undefined) {
+      throw new CliError(EXIT.USAGE, "give --body or --body-file, not both");
+    }
+    // a --body-file that cannot be read is exit 66 before the password prompt; stdin is read after it
+    if (str(values, "body-file") !== undefined) body = await openBody(values);
+    transcript = new Transcript(values.verbose === true ? process.stderr : undefined);
+    const auth =
+      user === undefined
+        ? undefined
+        : await credentials(
+            values,
+            { username: user, type: authType, account, host: options.host },
+            transcript,
+          );
+    body ??= await openBody(values);
+    const cancelHint = hintOnSilence(transcript, options, process.stderr);
+    try {
+      const result = await sendMailFor(account)({
+        ...options,
+        auth,
+        logger: transcript.logger,
+        ...mail,
+        content: body.content,
+      });
+      printResult(result, json);
+      return EXIT.OK;
+    } finally {
+      cancelHint();
+    }
+  } catch (thrown) {
+    // a --password-command that failed while the library asked it for a token is reported as itself
+    const error = thrown instanceof SMTPError && thrown.cause instanceof CliError ? thrown.cause : thrown;
+    return reportFailure("send", error, transcript, json);
   } finally {
-    await body.close();
+    await body?.close();
   }
+}
+
+/**
+ * The message flags, checked before anything else happens (no password prompt, no connection): each
+ * address is exactly one mailbox, and every rule send() applies without a server (header characters,
+ * a Bcc header...) holds. Errors name the flag.
+ */
+function mailOf(values: Values): {
+  from: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  subject: string;
+} {
+  const from = required(values, "from");
+  const subject = str(values, "subject");
+  if (subject === undefined) {
+    throw new CliError(EXIT.USAGE, '--subject is required (see --help; --subject "" sends an empty one)');
+  }
+  const lists = { to: [] as string[], cc: [] as string[], bcc: [] as string[] };
+  for (const flag of ["to", "cc", "bcc"] as const) {
+    lists[flag] = list(values, flag);
+  }
+  if (lists.to.length + lists.cc.length + lists.bcc.length === 0)
+    throw new CliError(EXIT.USAGE, "give at least one --to, --cc or --bcc");
+  for (const [flag, entries] of [["from", [from]], ...Object.entries(lists)] as [string, string[]][]) {
+    for (const entry of entries) {
+      try {
+        parseMailbox(entry);
+      } catch (error) {
+        throw flagError(`--${flag}`, error);
+      }
+    }
+  }
+  try {
+    checkSendInput({ from, ...lists, subject, options: {} });
+  } catch (error) {
+    throw flagError(undefined, error);
+  }
+  return { from, ...lists, subject };
+}
+
+/** An input error as a usage error that names the flag. */
+function flagError(flag: string | undefined, error: unknown): unknown {
+  if (!(error instanceof SMTPError) || error.code !== "EINPUT") return error;
+  const message = forTheCommandLine(error.message)
+    .replace(/^(From|To|Cc): /, (_, field: string) => `--${field.toLowerCase()}: `)
+    .replace(/\bthe value of header Subject\b/, "--subject");
+  return new CliError(EXIT.USAGE, flag === undefined ? message : `${flag}: ${message}`);
 }
 
 /** `--password` (in any spelling parseArgs would take) is refused before anything else is looked at. */
@@ -127,6 +220,80 @@ export function refusePasswordFlag(argv: string[]): void {
   }
 }
 
+/** Who authenticates, and where the secret may come from besides the flags. */
+interface Login {
+  username: string;
+  type: number | undefined;
+  account: AccountUse | undefined;
+  host: string;
+}
+
+/**
+ * The credentials the flags (or the account) describe; every secret is also given to the transcript to
+ * scrub. With --auth xoauth2|oauthbearer a password command (--password-command, or the account's
+ * passwordeval) prints an access token, and is run again when the server refuses one.
+ */
+async function credentials(
+  values: Record<string, unknown>,
+  { username, type, account, host }: Login,
+  transcript: Transcript,
+): Promise<ConnectOptions["auth"]> {
+  const tokenMechanism = type === SMTP.AUTH_XOAUTH2 || type === SMTP.AUTH_OAUTHBEARER;
+  if (hasOAuth2Flags(values as Parameters<typeof hasOAuth2Flags>[0])) {
+    if (type !== undefined && !tokenMechanism)
+      throw new CliError(
+        EXIT.USAGE,
+        "--oauth2-* sends a token: use --auth xoauth2 or oauthbearer, or leave --auth out",
+      );
+    const oauth2 = oauth2FromFlags(values as Parameters<typeof oauth2FromFlags>[0], () =>
+      process.stderr.write(
+        "smtpkit: the token endpoint rotated the refresh token; the one you gave may stop working " +
+          "(the new one is not printed: sign in again when it does)\n",
+      ),
+    );
+    transcript.addSecret(oauth2.clientSecret);
+    transcript.addSecret(oauth2.refreshToken);
+    const onToken = oauth2.onToken;
+    oauth2.onToken = (token) => {
+      transcript.addSecret(token.accessToken);
+      transcript.addSecret(token.refreshToken);
+      onToken?.(token);
+    };
+    return { username, type, oauth2 };
+  }
+  const tokenCommand = tokenMechanism ? tokenCommandOf(values, account) : undefined;
+  if (tokenCommand !== undefined) {
+    // called when a token is needed, and again when the server refuses one (the command may refresh it)
+    const accessToken = async (): Promise<string> => {
+      const token = await passwordFromCommand(tokenCommand.command, tokenCommand.source);
+      transcript.addSecret(token);
+      return token;
+    };
+    return { username, type, accessToken };
+  }
+  const password =
+    (await passwordFromSources(
+      values as Parameters<typeof passwordFromSources>[0],
+      account,
+      username,
+      host,
+    )) ?? (await readPassword(values));
+  transcript.addSecret(password);
+  return { username, password, type };
+}
+
+/** The command that prints an access token: --password-command, else the account's passwordeval. */
+function tokenCommandOf(
+  values: Record<string, unknown>,
+  use: AccountUse | undefined,
+): { command: string; source: string } | undefined {
+  const flag = values["password-command"];
+  if (typeof flag === "string") return { command: flag, source: "--password-command" };
+  const evaluated = use?.account.settings.passwordeval;
+  if (evaluated === undefined || use?.account.settings.password !== undefined) return undefined;
+  return { command: evaluated.value, source: `passwordeval (${use?.file}:${evaluated.line})` };
+}
+
 export function mechanismOf(name: string | undefined): number | undefined {
   if (name === undefined) return undefined;
   const type = AUTH_BY_NAME.get(name.toUpperCase());
@@ -146,6 +313,14 @@ export async function readPassword(values: Record<string, unknown>): Promise<str
     throw new CliError(EXIT.USAGE, "give --password-env or --password-file, not both");
   }
   if (envName !== undefined) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(envName)) {
+      // probably the password itself: never echo it
+      throw new CliError(
+        EXIT.USAGE,
+        "--password-env takes the name of an environment variable, and the value given is not an environment " +
+          "variable name (it is not shown, in case it is the password)",
+      );
+    }
     const value = process.env[envName];
     if (value === undefined || value === "") {
       throw new CliError(EXIT.CONFIG, `--password-env ${envName}: the environment variable is not set`);
@@ -216,6 +391,12 @@ async function openBody(
         EXIT.NO_INPUT,
         `cannot read --body-file ${file}: ${(error as NodeJS.ErrnoException).code}`,
       );
+    }
+    const stat = await handle.stat();
+    if (!stat.isFile() && !stat.isFIFO()) {
+      await handle.close();
+      const what = stat.isDirectory() ? "it is a directory" : "it is not a regular file";
+      throw new CliError(EXIT.NO_INPUT, `cannot read --body-file ${file}: ${what}`);
     }
     const stream = handle.createReadStream({ autoClose: false });
     return { content: stream, close: () => handle.close().catch(() => undefined) };

@@ -4,6 +4,7 @@ import { needsSmtpUtf8, parseMailbox, toEnvelopeAddress } from "../message/addre
 import { composeMessage } from "../message/compose.js";
 import { inMemoryBytes, lineStats, toByteChunks } from "../message/content.js";
 import { extractMessageId, fieldValue, PEEK_LIMIT, scanHeaderBlock } from "../message/header-block.js";
+import { parseCapabilities } from "../protocol/capabilities.js";
 import { CommandArgumentError, checkArgument } from "../protocol/commands.js";
 import type { Content, SendOptions, SendResult } from "../types.js";
 import type { Envelope, PreparedTransaction, Session } from "./session.js";
@@ -99,6 +100,34 @@ export function planComposed(input: ComposedSendInput): SendPlan {
   });
 }
 
+/**
+ * The checks of send() that need no server, for callers that open the connection themselves (sendMail,
+ * the CLI): every address is one mailbox, no header holds a forbidden character, the Message-ID, Date and
+ * DSN options are valid. Throws the EINPUT send() would throw, before anything is connected. The content
+ * is not touched (a stream stays unread); what depends on the server (SMTPUTF8, SIZE) is checked later.
+ */
+export function checkSendInput(input: Omit<ComposedSendInput, "content">): void {
+  const recipients = [...input.to, ...input.cc, ...input.bcc];
+  buildEnvelope({ capabilities: ANY_SERVER }, input.from, recipients);
+  checkDsn(input.options);
+  composeMessage({
+    from: input.from,
+    to: input.to,
+    cc: input.cc,
+    subject: input.subject,
+    content: "",
+    headers: input.options.headers,
+    messageId: input.options.messageId,
+    date: input.options.date,
+    eightBitMime: true,
+    smtpUtf8: true,
+    hostname: "localhost",
+  });
+}
+
+/** A server that offers what the input may need: only input errors remain. */
+const ANY_SERVER = parseCapabilities({ code: 250, lines: ["", "SMTPUTF8", "8BITMIME"], text: "" });
+
 /** sendRaw(): the caller's message as is (line ends normalised on the wire), same envelope rules. */
 export function planRaw(
   from: string,
@@ -171,7 +200,7 @@ function remember(key: string, value: { address: string; smtpUtf8: boolean }): v
 }
 
 /** Validates the sender and every recipient (exactly one mailbox each) and builds the de-duplicated envelope. */
-function buildEnvelope(session: Session, from: string, recipients: string[]): Envelope {
+function buildEnvelope(session: Pick<Session, "capabilities">, from: string, recipients: string[]): Envelope {
   if (typeof from !== "string") throw inputError("fromAddr must be a string");
   if (!Array.isArray(recipients) || recipients.length === 0) throw inputError("no recipients");
   const smtpUtf8Offered = session.capabilities.smtpUtf8;
@@ -197,7 +226,14 @@ function buildEnvelope(session: Session, from: string, recipients: string[]): En
       if (error instanceof CommandArgumentError) throw inputError(error.message);
       throw error;
     }
-    const { address } = parseMailbox(input);
+    let address: string;
+    try {
+      address = parseMailbox(input).address;
+    } catch (error) {
+      if (error instanceof SMTPError && error.code === "EINPUT")
+        throw inputError(`${what}: ${error.message}`);
+      throw error;
+    }
     if (needsSmtpUtf8(address)) {
       if (!smtpUtf8Offered) {
         // toEnvelopeAddress turns an IDN domain into A-labels, and refuses a non-ASCII local part

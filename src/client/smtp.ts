@@ -15,6 +15,7 @@ import {
   MECHANISM_NAMES,
   STRENGTH_ORDER,
 } from "../auth/mechanism.js";
+import { passwordForms, secretsIn } from "../auth/redaction.js";
 import { runSASL } from "../auth/run.js";
 import { describeReply, inputError, replyError, SMTPError, type SMTPStage } from "../errors.js";
 import { type Capabilities, NO_CAPABILITIES, parseCapabilities } from "../protocol/capabilities.js";
@@ -51,6 +52,8 @@ export class SMTP {
   #clientName: string | undefined;
   #tlsSocket: tls.TLSSocket | undefined;
   #greeting: Reply | undefined;
+  /** The reply that explains a `false` whose session then sent more (the QUIT after a declined greeting). */
+  #explanation: Reply | undefined;
   /** Calls waiting their turn; the running one stays at index 0 until it ends. */
   readonly #operations: { run(): Promise<void>; plan: SendPlan | undefined }[] = [];
 
@@ -69,7 +72,7 @@ export class SMTP {
 
   /** The last reply the server sent. */
   get lastReply(): Reply | undefined {
-    return this.#connection?.lastReply;
+    return this.#explanation ?? this.#connection?.lastReply;
   }
 
   /** The server's greeting (220, or the refusal when connect() resolved false). */
@@ -190,10 +193,12 @@ export class SMTP {
       };
       const client = createMechanism(type, { username, password }, channel);
       const deadline = connection.deadline(this.#timeouts.command, "AUTH", "the SASL exchange");
+      connection.addSecrets(passwordForms(password));
       try {
-        const outcome = await runSASL(client, (command) =>
-          connection.command(command, "AUTH", undefined),
-        ).catch((error: unknown) => {
+        const outcome = await runSASL(client, (command) => {
+          connection.addSecrets(secretsIn(command));
+          return connection.command(command, "AUTH", undefined);
+        }).catch((error: unknown) => {
           // A broken exchange (EPROTOCOL), or a 235 from a server that failed mutual authentication
           // (SCRAM), leaves a session in an unknown or untrusted state: end it.
           if (
@@ -326,9 +331,15 @@ export class SMTP {
     }
     if (connection.failure) {
       const failure = connection.failure;
+      // An abort, or a protocol violation no call has reported yet (a reply nobody asked for, between
+      // calls: no stage), is the cause the caller needs to see; anything else reads as "the connection is
+      // closed", with the reported failure as its cause.
+      const keep = failure.code === "EABORT" || (failure.code === "EPROTOCOL" && failure.stage === undefined);
       throw new SMTPError(
-        failure.code === "EABORT" ? "EABORT" : "ECONNECTION",
-        `the connection is closed (${failure.message})`,
+        keep ? failure.code : "ECONNECTION",
+        keep
+          ? `${failure.message} (the connection is closed)`
+          : `the connection is closed (${failure.message})`,
         {
           stage,
           cause: failure,
@@ -362,7 +373,9 @@ export class SMTP {
     if (greeting.code !== 220) {
       connection.failIfClosing(greeting, "GREETING");
       if (greeting.code >= 500) {
-        // RFC 5321 §3.1: after a 554 greeting the client should send QUIT and wait for the reply.
+        // RFC 5321 §3.1: after a 554 greeting the client should send QUIT and wait for the reply; the
+        // greeting stays lastReply, since it is what explains the false.
+        this.#explanation = greeting;
         await connection.command(commands.quit(), "QUIT", this.#timeouts.command).catch(() => undefined);
         await connection.end(1000);
         return false;

@@ -12,6 +12,7 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { domainToASCII, domainToUnicode } from "node:url";
 import { inputError, SMTPError } from "../errors.js";
+import { unsafeCharacter } from "./characters.js";
 
 /** One mailbox: the display name (unquoted, unescaped), if any, and the bare address `local@domain`. */
 export interface Mailbox {
@@ -19,8 +20,6 @@ export interface Mailbox {
   address: string;
 }
 
-// C0 controls, DEL and C1 controls: never part of an address or a display name.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // RFC 5322 §3.2.3 atext, plus UTF8-non-ascii (RFC 6532 §3.2).
 const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uffff]+$/;
 const NON_ASCII = /[^\u0000-\u007f]/;
@@ -33,9 +32,8 @@ const LDH_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/;
  */
 export function parseMailbox(input: string): Mailbox {
   if (typeof input !== "string") throw inputError("an address must be a string");
-  if (CONTROL.test(input)) throw inputError("an address contains a control character (CR, LF, NUL, TAB...)");
-  // A lone surrogate would be sent as U+FFFD: not the address the caller wrote.
-  if (/\p{Cs}/u.test(input)) throw inputError("an address contains a lone UTF-16 surrogate");
+  const unsafe = unsafeCharacter(input, { allowTab: false });
+  if (unsafe !== undefined) throw inputError(`an address contains ${unsafe}`);
   const text = input.trim();
   if (text === "") throw inputError("an address is empty");
   const angle = findOutsideQuotes(text, "<");

@@ -20,7 +20,7 @@
  * for BDAT) does it, once.
  */
 import { isAscii } from "node:buffer";
-import { inputError, type SMTPError } from "../errors.js";
+import { inputError, SMTPError } from "../errors.js";
 import type { Content } from "../types.js";
 import { type Mailbox, needsSmtpUtf8, parseMailbox, splitAddressList, toEnvelopeAddress } from "./address.js";
 import { inMemoryBytes, lineStats, sliced, slices, toByteChunks } from "./content.js";
@@ -96,9 +96,9 @@ const HIDDEN = new Set(["bcc", "resent-bcc"]);
 
 /** Validates everything (`EINPUT`; `EENVELOPE` for an address that needs SMTPUTF8) and builds the message. */
 export function composeMessage(input: ComposeInput): ComposedMessage {
-  const from = parseMailbox(input.from);
-  const to = mailboxes(input.to, "to");
-  const cc = mailboxes(input.cc, "cc");
+  const from = mailboxIn("From", input.from);
+  const to = mailboxes(input.to, "to", "To");
+  const cc = mailboxes(input.cc, "cc", "Cc");
   if (typeof input.subject !== "string") throw inputError("subject must be a string");
   let headerUtf8 = false;
   const address = (mailbox: Mailbox): string => {
@@ -173,9 +173,19 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
   return result;
 }
 
-function mailboxes(list: unknown, what: string): Mailbox[] {
+function mailboxes(list: unknown, what: string, field: string): Mailbox[] {
   if (!Array.isArray(list)) throw inputError(`${what} must be an array of addresses`);
-  return list.map((entry: unknown) => parseMailbox(entry as string));
+  return list.map((entry: unknown) => mailboxIn(field, entry));
+}
+
+/** One mailbox of header `field`; an input error names the field. */
+function mailboxIn(field: string, entry: unknown): Mailbox {
+  try {
+    return parseMailbox(entry as string);
+  } catch (error) {
+    if (error instanceof SMTPError && error.code === "EINPUT") throw inputError(`${field}: ${error.message}`);
+    throw error;
+  }
 }
 
 /** Header parts for a list of mailboxes: `name <address>` or `address`, separated by ", ". */
@@ -237,7 +247,7 @@ function extraHeaders(headers: Record<string, string> | undefined, address: (m: 
     }
     checkHeaderValue(name, value);
     if (ADDRESS_HEADERS.has(lower)) {
-      const list = splitAddressList(value).map((entry) => parseMailbox(entry));
+      const list = splitAddressList(value).map((entry) => mailboxIn(name, entry));
       if (list.length === 0) throw inputError(`header ${name} holds no address`);
       out += foldHeader(name, addressParts(list, address));
     } else if (Buffer.byteLength(value, "utf8") === value.length) {

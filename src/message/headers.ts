@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { inputError } from "../errors.js";
 import { domainToAscii } from "./address.js";
+import { unsafeCharacter } from "./characters.js";
 import {
   chooseEncoding,
   encodeWord,
@@ -23,8 +24,6 @@ export const HARD_LINE_LIMIT = 998;
 
 // RFC 5322 §3.6.8: field-name = 1*ftext; ftext = %d33-57 / %d59-126 (printable ASCII except ":").
 const FIELD_NAME = /^[\u0021-\u0039\u003b-\u007e]+$/;
-// In a value: any C0 control except TAB (a folding whitespace), and DEL.
-const VALUE_CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 // Words of unstructured text longer than this are encoded, so that they can be split over lines.
 const LONG_WORD = 900;
 
@@ -40,12 +39,14 @@ export function checkHeaderName(name: string): void {
   }
 }
 
-/** Throws `EINPUT` when a header value is not a string or holds CR, LF, NUL or another control (TAB is allowed). */
+/**
+ * Throws `EINPUT`, naming the field, when a header value is not a string or holds a character no header may
+ * carry (see characters.ts: C0 controls but TAB, DEL, C1 controls, lone surrogates).
+ */
 export function checkHeaderValue(name: string, value: unknown): asserts value is string {
   if (typeof value !== "string") throw inputError(`the value of header ${name} is not a string`);
-  if (VALUE_CONTROL.test(value)) {
-    throw inputError(`the value of header ${name} contains CR, LF, NUL or another control character`);
-  }
+  const unsafe = unsafeCharacter(value, { allowTab: true });
+  if (unsafe !== undefined) throw inputError(`the value of header ${name} contains ${unsafe}`);
 }
 
 /** Part of a header value: literal text (folded at its whitespace), or text to write as encoded-words. */

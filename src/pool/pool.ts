@@ -4,11 +4,13 @@ import { performance } from "node:perf_hooks";
 import { type ConnectOptions, connect } from "../api/connect.js";
 import type { RawSendOptions } from "../client/send.js";
 import type { SMTP } from "../client/smtp.js";
-import { inputError, SMTPError } from "../errors.js";
+import { SMTPError } from "../errors.js";
 import type { Content, Reply, SendResult } from "../types.js";
 import { JobQueue } from "./job-queue.js";
-import { RateLimiter } from "./rate-limiter.js";
-import { checkMail, checkRaw, type PoolMail, sendMailOn, sendRawOn } from "./send-mail-on.js";
+import { poolSettings } from "./options.js";
+import type { RateLimiter } from "./rate-limiter.js";
+import { Reconnect } from "./reconnect.js";
+import { checkMail, checkRaw, mailSender, type PoolMail, rawSender, type Sender } from "./send-mail-on.js";
 import { Throttle } from "./throttle.js";
 import type { Pool, PoolOptions, PoolStats } from "./types.js";
 import { endsConnection, isThrottleReply, throttlesAfterData, type Verdict, verdictFor } from "./verdict.js";
@@ -19,22 +21,11 @@ import { endsConnection, isThrottleReply, throttlesAfterData, type Verdict, verd
  * only hold messages on a connection that may die, away from the others.
  */
 const DEPTH = 2;
-const DEFAULTS = {
-  maxConnections: 5,
-  maxMessagesPerConnection: 1000,
-  idleTimeout: 30_000,
-  throttleTimeout: 600_000,
-  connectTimeout: 30_000,
-} as const;
-/** Between failed connection attempts: 250 ms, doubling, at most this (and never past connectTimeout). */
-const FIRST_RECONNECT_MS = 250;
 /** The fewest messages a session must have carried before its closing at MAIL is read as a per-session limit. */
 const SESSION_LIMIT_MIN = 10;
-const MAX_RECONNECT_MS = 5_000;
 
-interface Job {
+interface Job extends Sender {
   readonly seq: number;
-  readonly send: (smtp: SMTP) => Promise<SendResult>;
   readonly resolve: (result: SendResult) => void;
   readonly reject: (error: unknown) => void;
   /** The one retry is used. */
@@ -69,9 +60,14 @@ class SMTPPool implements Pool {
   #perConnection: number;
   readonly #idleTimeout: number;
   readonly #throttleTimeout: number;
-  readonly #connectTimeout: number;
   readonly #maxQueued: number;
   readonly #limiter: RateLimiter | undefined;
+  /**
+   * Messages in flight per connection: DEPTH, or 1 under a rate limit — then a message's envelope is
+   * written the moment it starts (never held behind another message's data), so the server counts the
+   * starts the limiter counted.
+   */
+  readonly #depth: number;
   readonly #throttle: Throttle;
   readonly #abort = new AbortController();
   readonly #queue = new JobQueue<Job>();
@@ -81,44 +77,31 @@ class SMTPPool implements Pool {
   #seq = 0;
   #wake: NodeJS.Timeout | undefined;
   #wakeAt = Number.POSITIVE_INFINITY;
-  /** Start of the current run of failed connection attempts (undefined once a connection succeeds). */
-  #unreachableSince: number | undefined;
-  #reconnectAt = 0;
-  #reconnectDelay = FIRST_RECONNECT_MS;
+  readonly #reconnect: Reconnect;
   #throttledQueued = 0;
   #state: "open" | "closing" | "destroyed" = "open";
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = (): void => this.destroy();
   #closed: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
 
   constructor(options: PoolOptions) {
-    if (options === null || typeof options !== "object") throw inputError("createPool() needs options");
-    const {
-      maxConnections = DEFAULTS.maxConnections,
-      maxMessagesPerConnection = DEFAULTS.maxMessagesPerConnection,
-      idleTimeout = DEFAULTS.idleTimeout,
-      throttleTimeout = DEFAULTS.throttleTimeout,
-      maxQueued = Number.POSITIVE_INFINITY,
-      rateLimit,
-      ...connectOptions
-    } = options;
-    positiveInteger(maxConnections, "maxConnections");
-    positiveInteger(maxMessagesPerConnection, "maxMessagesPerConnection");
-    positiveNumber(idleTimeout, "idleTimeout");
-    positiveNumber(throttleTimeout, "throttleTimeout");
-    if (!(maxQueued === Number.POSITIVE_INFINITY || (Number.isInteger(maxQueued) && maxQueued >= 0)))
-      throw inputError("maxQueued must be a whole number ≥ 0");
-    this.#perConnection = maxMessagesPerConnection;
-    this.#idleTimeout = idleTimeout;
-    this.#throttleTimeout = throttleTimeout;
-    this.#maxQueued = maxQueued;
-    this.#connectTimeout = connectOptions.connectTimeout ?? DEFAULTS.connectTimeout;
-    this.#limiter = rateLimit === undefined ? undefined : new RateLimiter(rateLimit, performance.now());
-    this.#throttle = new Throttle(maxConnections);
+    const settings = poolSettings(options, performance.now());
+    this.#perConnection = settings.maxMessagesPerConnection;
+    this.#idleTimeout = settings.idleTimeout;
+    this.#throttleTimeout = settings.throttleTimeout;
+    this.#maxQueued = settings.maxQueued;
+    this.#limiter = settings.limiter;
+    this.#reconnect = new Reconnect(settings.connectTimeout);
+    this.#throttle = new Throttle(settings.maxConnections);
+    this.#depth = this.#limiter === undefined ? DEPTH : 1;
     const signal = options.signal;
     if (signal?.aborted) this.#abort.abort(signal.reason);
-    signal?.addEventListener("abort", () => this.destroy(), { once: true });
+    // the caller's signal destroys the pool; the listener goes when the pool is done
+    signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#signal = signal;
     this.#connectOptions = {
-      ...connectOptions,
+      ...settings.connectOptions,
       signal: signal ? AbortSignal.any([signal, this.#abort.signal]) : this.#abort.signal,
     };
   }
@@ -132,7 +115,7 @@ class SMTPPool implements Pool {
   sendMail(mail: PoolMail): Promise<SendResult> {
     return this.#submit(
       () => checkMail(mail),
-      (smtp) => sendMailOn(smtp, mail),
+      () => mailSender(mail),
     );
   }
 
@@ -144,7 +127,7 @@ class SMTPPool implements Pool {
   ): Promise<SendResult> {
     return this.#submit(
       () => checkRaw(fromAddr, recipients, message),
-      (smtp) => sendRawOn(smtp, fromAddr, recipients, message, options),
+      () => rawSender(fromAddr, recipients, message, options),
     );
   }
 
@@ -170,12 +153,13 @@ class SMTPPool implements Pool {
     this.#slots.clear();
     // every socket goes; messages in flight reject with their own outcome (EABORT at their stage)
     this.#abort.abort(error);
+    this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#resolveClosed?.();
   }
 
   // ---- submission ----
 
-  #submit(check: () => void, send: (smtp: SMTP) => Promise<SendResult>): Promise<SendResult> {
+  #submit(check: () => void, prepare: () => Sender): Promise<SendResult> {
     if (this.#state !== "open") {
       return Promise.reject(
         new SMTPError("EABORT", `the pool is ${this.#state === "closing" ? "closing" : "destroyed"}`, {
@@ -200,7 +184,7 @@ class SMTPPool implements Pool {
       );
     }
     return new Promise<SendResult>((resolve, reject) => {
-      this.#queue.push({ seq: this.#seq++, send, resolve, reject, retried: false });
+      this.#queue.push({ seq: this.#seq++, ...prepare(), resolve, reject, retried: false });
       this.#schedule();
     });
   }
@@ -238,7 +222,7 @@ class SMTPPool implements Pool {
   #pickSlot(): Slot | undefined {
     let best: Slot | undefined;
     for (const slot of this.#slots) {
-      if (slot.smtp === undefined || slot.retiring || slot.inFlight >= DEPTH) continue;
+      if (slot.smtp === undefined || slot.retiring || slot.inFlight >= this.#depth) continue;
       if (best === undefined || slot.inFlight < best.inFlight) best = slot;
     }
     return best;
@@ -247,18 +231,19 @@ class SMTPPool implements Pool {
   /** Opens connections while the queue needs more room than the open ones have. Returns ms until a retry may open one. */
   #openAsNeeded(now: number): number {
     let room = 0;
-    for (const slot of this.#slots) if (!slot.retiring) room += DEPTH - slot.inFlight;
+    for (const slot of this.#slots) if (!slot.retiring) room += this.#depth - slot.inFlight;
     let missing = this.#queue.length - room;
     while (missing > 0 && this.#slots.size < this.#throttle.cap) {
-      if (this.#unreachableSince !== undefined) {
+      if (this.#reconnect.failing) {
         // the server did not answer last time: one attempt at a time, spaced
         for (const slot of this.#slots) if (slot.smtp === undefined) return Number.POSITIVE_INFINITY;
-        if (now < this.#reconnectAt) return this.#reconnectAt - now;
+        const wait = this.#reconnect.wait(now);
+        if (wait > 0) return wait;
         this.#open(now);
         return Number.POSITIVE_INFINITY;
       }
       this.#open(now);
-      missing -= DEPTH;
+      missing -= this.#depth;
     }
     return Number.POSITIVE_INFINITY;
   }
@@ -282,8 +267,7 @@ class SMTPPool implements Pool {
           return;
         }
         slot.smtp = smtp;
-        this.#unreachableSince = undefined;
-        this.#reconnectDelay = FIRST_RECONNECT_MS;
+        this.#reconnect.succeeded();
         this.#schedule();
         if (slot.inFlight === 0) this.#afterMessage(slot);
       },
@@ -315,15 +299,10 @@ class SMTPPool implements Pool {
       });
       return;
     }
-    this.#unreachableSince ??= slot.openedAt;
-    // spaced attempts; the last one before the deadline at the deadline, so the queue learns in time
-    const deadline = this.#unreachableSince + this.#connectTimeout;
-    this.#reconnectAt =
-      deadline > now ? Math.min(now + this.#reconnectDelay, deadline) : now + this.#reconnectDelay;
-    this.#reconnectDelay = Math.min(this.#reconnectDelay * 2, MAX_RECONNECT_MS, this.#connectTimeout);
+    this.#reconnect.failed(slot.openedAt, now);
     if (this.#slots.size > 0) return;
     const permanent = !(error instanceof SMTPError) || !error.temporary;
-    if (permanent || now - this.#unreachableSince >= this.#connectTimeout) {
+    if (permanent || this.#reconnect.expired(now)) {
       for (const job of this.#queue.drain()) this.#fail(job, error);
       this.#throttledQueued = 0;
     }
@@ -380,14 +359,18 @@ class SMTPPool implements Pool {
       }
     }
     const now = performance.now();
+    if (verdict === "throttled" || throttlesAfterData(error)) {
+      this.#counts.throttled++;
+      this.#throttle.throttled(now);
+    }
+    // a stream already read cannot be sent again whole: its failure is reported
+    if (verdict !== "report" && !job.replayable()) verdict = "report";
     switch (verdict) {
       case "throttled":
-        this.#counts.throttled++;
-        this.#throttle.throttled(now);
         job.throttledAt ??= now;
         job.throttleError = error;
-        if (now - job.throttledAt >= this.#throttleTimeout) this.#fail(job, error);
-        else this.#putBack(job);
+        if (now - job.throttledAt >= this.#throttleTimeout) break;
+        this.#putBack(job);
         return;
       case "requeue":
         this.#putBack(job);
@@ -398,10 +381,6 @@ class SMTPPool implements Pool {
         this.#putBack(job);
         return;
       case "report":
-        if (throttlesAfterData(error)) {
-          this.#counts.throttled++;
-          this.#throttle.throttled(now);
-        }
         break;
     }
     this.#fail(job, error);
@@ -510,6 +489,7 @@ class SMTPPool implements Pool {
     }
     for (const slot of [...this.#slots]) this.#retire(slot);
     this.#clearWake();
+    this.#signal?.removeEventListener("abort", this.#onAbort);
     const resolve = this.#resolveClosed;
     this.#resolveClosed = undefined;
     if (resolve) void Promise.all([...this.#closing]).then(() => resolve());
@@ -535,12 +515,4 @@ class SMTPPool implements Pool {
     this.#wake = undefined;
     this.#wakeAt = Number.POSITIVE_INFINITY;
   }
-}
-
-function positiveInteger(value: number, name: string): void {
-  if (!(Number.isInteger(value) && value > 0)) throw inputError(`${name} must be a positive integer`);
-}
-
-function positiveNumber(value: number, name: string): void {
-  if (!(typeof value === "number" && value > 0)) throw inputError(`${name} must be a positive number of ms`);
 }

@@ -75,6 +75,35 @@ export function checkMail(mail: PoolMail): void {
   checkContent(mail.content ?? mail.text ?? "");
 }
 
+/** Content as the pool sends it, and whether it could be sent again in full. */
+export interface WatchedContent {
+  content: Content;
+  /** True while the content can still be sent whole: in memory, or a stream nobody has started reading. */
+  replayable(): boolean;
+}
+
+/**
+ * Watches a stream so the pool knows whether it was read (a message whose stream was read cannot be sent
+ * again: the bytes are gone). Releasing the watched source still destroys the stream.
+ */
+export function watchContent(content: Content): WatchedContent {
+  if (typeof content === "string" || content instanceof Uint8Array)
+    return { content, replayable: () => true };
+  if (content !== null && typeof content === "object" && Symbol.asyncIterator in content) {
+    const source = content as AsyncIterable<Uint8Array | string> & { destroy?: () => void };
+    let started = false;
+    const watched = {
+      [Symbol.asyncIterator]: () => {
+        started = true;
+        return source[Symbol.asyncIterator]();
+      },
+      destroy: () => source.destroy?.(),
+    };
+    return { content: watched, replayable: () => !started };
+  }
+  return { content, replayable: () => false }; // an old-style stream: never sent twice
+}
+
 /** sendRaw's checks before queueing: the envelope and the content's type. */
 export function checkRaw(fromAddr: string, recipients: string[], message: Content): void {
   if (!Array.isArray(recipients)) throw inputError("recipients must be an array");
@@ -82,7 +111,38 @@ export function checkRaw(fromAddr: string, recipients: string[], message: Conten
   checkContent(message);
 }
 
-/** Runs the mail as one transaction on `smtp`. */
+/** How the pool sends one message, and whether it could send it again in full. */
+export interface Sender {
+  send(smtp: SMTP): Promise<SendResult>;
+  /** False once a content stream was read (its bytes are gone). */
+  replayable(): boolean;
+}
+
+/** A mail's sender: its body watched when it is a stream. */
+export function mailSender(mail: PoolMail): Sender {
+  const body = mail.content ?? mail.text;
+  if (body === undefined) return { send: (smtp) => sendMailOn(smtp, mail), replayable: () => true };
+  const watched = watchContent(body);
+  const sent =
+    mail.content === undefined ? { ...mail, text: watched.content } : { ...mail, content: watched.content };
+  return { send: (smtp) => sendMailOn(smtp, sent), replayable: watched.replayable };
+}
+
+/** A raw message's sender. */
+export function rawSender(
+  fromAddr: string,
+  recipients: string[],
+  message: Content,
+  options: RawSendOptions | undefined,
+): Sender {
+  const watched = watchContent(message);
+  return {
+    send: (smtp) => smtp.sendRaw(fromAddr, recipients, watched.content, options),
+    replayable: watched.replayable,
+  };
+}
+
+/** Runs the mail as one transaction on `smtp` (becomes smtp.sendMail(mail) once composeMail is merged). */
 export function sendMailOn(smtp: SMTP, mail: PoolMail): Promise<SendResult> {
   const headers =
     mail.headers === undefined
@@ -102,17 +162,6 @@ export function sendMailOn(smtp: SMTP, mail: PoolMail): Promise<SendResult> {
     body,
     options,
   );
-}
-
-/** Runs a raw message as one transaction on `smtp`. */
-export function sendRawOn(
-  smtp: SMTP,
-  fromAddr: string,
-  recipients: string[],
-  message: Content,
-  options: RawSendOptions | undefined,
-): Promise<SendResult> {
-  return smtp.sendRaw(fromAddr, recipients, message, options);
 }
 
 function checkEnvelope(from: string, recipients: string[]): void {

@@ -26,26 +26,25 @@ export function isThrottleReply(reply: Reply | undefined): boolean {
 
 /**
  * True when the failure happened before any of the message's content was written: the envelope (MAIL,
- * RCPT) or the wait for DATA's 354. A failure at END, anything deliveryUnknown, and a failure while the
- * content was being written (no stage, or a timeout during DATA) are not.
+ * RCPT) or the wait for DATA's 354 (`lastReply`, the connection's last reply, is not that 354: no reply
+ * comes while content is written). A failure at END, anything deliveryUnknown, a failure while the content
+ * was being written, and any BDAT failure are not.
  */
-export function beforeContent(error: SMTPError): boolean {
+export function beforeContent(error: SMTPError, lastReply?: Reply): boolean {
   if (error.deliveryUnknown) return false;
   if (error.stage === "MAIL" || error.stage === "RCPT") return true;
-  // stage DATA: either DATA's own reply, or the connection lost while waiting for it (a timeout at DATA
-  // may also be a stall while writing the content: not retried)
-  return error.stage === "DATA" && (error.reply !== undefined || error.code === "ECONNECTION");
+  return error.stage === "DATA" && (error.reply !== undefined || lastReply?.code !== 354);
 }
 
 /**
  * @param error how the send failed
  * @param idleBefore the connection had completed messages and none was in flight when this one started
  * @param lastReply the last reply on that connection: a 421 there explains a connection lost while the
- *   rest of a pipelined envelope waited (the 421 answered MAIL; the error is the RCPT's "closed")
+ *   rest of a pipelined envelope waited; a 354 there means the content was being written
  */
 export function verdictFor(error: unknown, idleBefore: boolean, lastReply?: Reply): Verdict {
   if (!(error instanceof SMTPError)) return "report";
-  if (error.code === "EABORT" || !beforeContent(error)) return "report";
+  if (error.code === "EABORT" || !beforeContent(error, lastReply)) return "report";
   const reply =
     error.reply ?? (error.code === "ECONNECTION" && lastReply?.code === 421 ? lastReply : undefined);
   if (isThrottleReply(reply)) {

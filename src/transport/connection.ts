@@ -1,6 +1,6 @@
 import type net from "node:net";
 import type tls from "node:tls";
-import { atStage, replyError, SMTPError, type SMTPStage } from "../errors.js";
+import { atStage, describeReply, replyError, SMTPError, type SMTPStage } from "../errors.js";
 import type { Command } from "../protocol/commands.js";
 import { replyWireLines } from "../protocol/reply.js";
 import { ReplyParser, ReplySyntaxError } from "../protocol/reply-parser.js";
@@ -47,6 +47,8 @@ export class Connection {
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Number.POSITIVE_INFINITY;
   readonly #failureListeners = new Set<(error: SMTPError) => void>();
+  /** What we sent in an AUTH exchange (and the password): never shown in a reply we hand on. */
+  #secrets: string[] = [];
 
   constructor(socket: net.Socket, options: ConnectionOptions = {}) {
     this.#socket = socket;
@@ -97,6 +99,19 @@ export class Connection {
     }
     this.#failureListeners.add(listener);
     return () => this.#failureListeners.delete(listener);
+  }
+
+  /**
+   * From now on, every reply (but a 334 challenge, which goes to the SASL mechanism as sent) has these
+   * strings replaced by "<redacted>" before it is logged, kept as lastReply or handed to a caller: a
+   * server that echoes the AUTH argument or the password must not put it in a transcript or an error.
+   */
+  addSecrets(secrets: readonly string[]): void {
+    for (const secret of secrets) {
+      if (secret.length > 0 && !this.#secrets.includes(secret)) this.#secrets.push(secret);
+    }
+    // the longest first, so that a secret inside another is not left half-redacted
+    this.#secrets.sort((a, b) => b.length - a.length);
   }
 
   /** Writes a transcript line. */
@@ -364,7 +379,7 @@ export class Connection {
       return;
     }
     if (this.#waiters.length === 0) {
-      this.#unsolicited(chunk.length);
+      if (!this.#closingWhileIdle(chunk)) this.#unsolicited(chunk.length);
       return;
     }
     let unsolicited = false;
@@ -408,10 +423,38 @@ export class Connection {
     }
   };
 
-  #deliver(waiter: Waiter, reply: Reply): void {
+  #deliver(waiter: Waiter, received: Reply): void {
+    const reply =
+      this.#secrets.length > 0 && received.code !== 334 ? redactReply(received, this.#secrets) : received;
     this.#lastReply = reply;
     if (this.#logger) for (const line of replyWireLines(reply)) this.log("S", redactServerLine(line));
     waiter.resolve(reply);
+  }
+
+  /**
+   * A 421 while nothing is pending is the server closing the channel (RFC 5321 §3.8: an idle timeout, a
+   * shutdown), not a protocol violation: the connection fails with ECONNECTION, and the line is logged.
+   * True when `chunk` is such a reply.
+   */
+  #closingWhileIdle(chunk: Buffer): boolean {
+    let first: Reply | undefined;
+    try {
+      new ReplyParser().feed(chunk, (reply) => {
+        first = reply;
+        return true;
+      });
+    } catch {
+      return false;
+    }
+    if (first?.code !== 421) return false;
+    const reply = first;
+    if (this.#logger) for (const line of replyWireLines(reply)) this.log("S", line);
+    this.fail(
+      new SMTPError("ECONNECTION", `the server closed the idle connection: ${describeReply(reply)}`, {
+        temporary: true,
+      }),
+    );
+    return true;
   }
 
   #unsolicited(octets: number): void {
@@ -432,6 +475,14 @@ function now(): number {
 
 /** The longest delay setTimeout accepts (2^31-1 ms); longer ones would fire after 1 ms. */
 const MAX_TIMER = 2_147_483_647;
+
+/** The reply with every secret in its text replaced by "<redacted>" (the same object when none occurs). */
+function redactReply(reply: Reply, secrets: readonly string[]): Reply {
+  if (!secrets.some((secret) => reply.text.includes(secret))) return reply;
+  const scrub = (text: string): string =>
+    secrets.reduce((out, secret) => out.replaceAll(secret, "<redacted>"), text);
+  return { ...reply, lines: reply.lines.map(scrub), text: scrub(reply.text) };
+}
 
 /** SASL challenges (334) can help an offline password guess; the transcript shows only that one came. */
 function redactServerLine(line: string): string {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import type net from "node:net";
 import { describe, it } from "node:test";
 import { SMTP, SMTPError, type TranscriptEntry } from "../../src/index.js";
@@ -97,7 +98,7 @@ describe("SMTP session calls against a scripted server", () => {
     ]);
     const smtp = new SMTP({ clientName: NAME });
     assert.equal(await smtp.connect(socket), false);
-    assert.equal(smtp.lastReply?.code, 221);
+    assert.equal(smtp.lastReply?.code, 554); // what explains the false, not QUIT's 221
     assert.equal(smtp.greeting?.code, 554);
     assert.equal(smtp.greeting?.enhancedCode, "5.7.1");
     await server.done;
@@ -136,7 +137,7 @@ describe("SMTP session calls against a scripted server", () => {
   });
 
   it("the server closes in the middle of a reply: rejects, no hang", async () => {
-    const { socket } = await serve([{ send: "220-part one\r\n220-part" }, { wait: 20 }, { close: true }]);
+    const { socket } = await serve([{ send: "220-part one\r\n220-part" }, { close: true }]);
     const error = await rejectsWith(
       new SMTP({ clientName: NAME }).connect(socket),
       "ECONNECTION",
@@ -170,32 +171,34 @@ describe("SMTP session calls against a scripted server", () => {
   });
 
   it("an unsolicited reply between commands: EPROTOCOL", async () => {
-    const { socket } = await serve([
+    const { server, socket } = await serve([
       ...greetAndEhlo([], NAME),
-      { wait: 50 },
+      { hold: "connected" },
       { send: "250 surprise\r\n" },
-      { wait: 2000 },
+      { expectClose: true },
     ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
-    await new Promise((r) => setTimeout(r, 200));
-    const error = await rejectsWith(smtp.noop(), "ECONNECTION", "NOOP");
-    assert.ok(error.cause instanceof SMTPError && error.cause.code === "EPROTOCOL", String(error.cause));
+    const closed = once(socket, "close"); // the client ends the session when the surprise arrives
+    server.release("connected");
+    await closed;
+    const error = await rejectsWith(smtp.noop(), "EPROTOCOL", "NOOP");
+    assert.match(error.message, /no reply was expected/);
+    await server.done;
   });
 
   it("two replies to one command: EPROTOCOL, the second is never read as the next answer", async () => {
-    const { socket } = await serve([
+    const { server, socket } = await serve([
       ...greetAndEhlo([], NAME),
       { expect: "NOOP", reply: "250 first\r\n250 extra\r\n" },
-      { expect: "RSET", reply: "250 real\r\n" },
+      { expectClose: true }, // the extra reply ends the session: RSET is never sent
     ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
-    // the first reply answers NOOP; the extra one fails the connection (EPROTOCOL) instead of answering RSET
+    // the first reply answers NOOP; the extra one (same segment) fails the connection instead of answering RSET
     assert.equal((await smtp.noop()).text, "first");
-    await new Promise((r) => setTimeout(r, 50));
-    const error = await rejectsWith(smtp.reset(), "ECONNECTION", "RSET");
-    assert.ok(error.cause instanceof SMTPError && error.cause.code === "EPROTOCOL", String(error.cause));
+    await rejectsWith(smtp.reset(), "EPROTOCOL", "RSET");
+    await server.done;
   });
 
   it("a malformed reply: EPROTOCOL and the connection is closed", async () => {
@@ -250,12 +253,17 @@ describe("SMTP session calls against a scripted server", () => {
   });
 
   it("abort rejects what is pending with EABORT and destroys the socket", async () => {
-    const { socket } = await serve([...greetAndEhlo([], NAME), { expect: "NOOP" }, { wait: 5000 }]);
+    const { server, socket } = await serve([
+      ...greetAndEhlo([], NAME),
+      { expect: "NOOP" },
+      { hold: "noop read" },
+    ]);
     const controller = new AbortController();
     const smtp = new SMTP({ clientName: NAME, signal: controller.signal });
     await smtp.connect(socket);
     const pending = smtp.noop();
-    setTimeout(() => controller.abort(new Error("user gave up")), 50);
+    await server.reached("noop read"); // the NOOP is out and unanswered
+    controller.abort(new Error("user gave up"));
     await rejectsWith(pending, "EABORT");
     assert.ok(socket.destroyed);
     await smtp.close();
@@ -265,13 +273,18 @@ describe("SMTP session calls against a scripted server", () => {
     const { server, socket } = await serve([
       ...greetAndEhlo([], NAME),
       { expect: "NOOP" },
-      { wait: 100 },
+      { hold: "noop unanswered" },
       { send: "250 first\r\n" },
       { expect: "RSET", reply: "250 second\r\n" },
     ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
-    const [a, b] = await Promise.all([smtp.noop(), smtp.reset()]);
+    const both = Promise.all([smtp.noop(), smtp.reset()]);
+    await server.reached("noop unanswered");
+    await new Promise((resolve) => setImmediate(resolve)); // a pipelined RSET would have arrived with NOOP
+    assert.doesNotMatch(server.received(), /RSET/, "RSET was written before NOOP was answered");
+    server.release("noop unanswered");
+    const [a, b] = await both;
     assert.equal(a.text, "first");
     assert.equal(b.text, "second");
     await server.done;
@@ -372,7 +385,7 @@ describe("STARTTLS and implicit TLS against a scripted server", () => {
     const { socket } = await serve([
       ...greetAndEhlo(["STARTTLS"], NAME),
       { expect: "STARTTLS", reply: "220 go ahead\r\n" },
-      { tls: "other.example" },
+      { tls: "other.example", clientRefuses: true },
     ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
@@ -386,7 +399,7 @@ describe("STARTTLS and implicit TLS against a scripted server", () => {
     const { socket } = await serve([
       ...greetAndEhlo(["STARTTLS"], NAME),
       { expect: "STARTTLS", reply: "220 go ahead\r\n" },
-      { tls: "localhost" },
+      { tls: "localhost", clientRefuses: true },
     ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
@@ -397,9 +410,9 @@ describe("STARTTLS and implicit TLS against a scripted server", () => {
     const { socket } = await serve([
       ...greetAndEhlo(["STARTTLS"], NAME),
       { expect: "STARTTLS", reply: "220 go ahead\r\n" },
-      { wait: 30 },
+      { awaitBytes: true }, // the ClientHello: the client is in the handshake
       { send: "this is not a TLS record\r\n" },
-      { wait: 1000 },
+      { expectClose: true },
     ]);
     const smtp = new SMTP({ clientName: NAME });
     await smtp.connect(socket);
@@ -446,7 +459,7 @@ describe("STARTTLS and implicit TLS against a scripted server", () => {
   });
 
   it("connectTLS to a server with a certificate for another name: ETLS", async () => {
-    const { socket } = await serve([{ tls: "other.example" }, { send: "220 x\r\n" }]);
+    const { socket } = await serve([{ tls: "other.example", clientRefuses: true }]);
     await rejectsWith(new SMTP({ clientName: NAME }).connectTLS(socket, tls), "ETLS", "CONNECT");
     assert.ok(socket.destroyed);
   });

@@ -1,6 +1,11 @@
 // Servers a test file starts, stopped after all its tests: call testServers() once, at the top of the file.
 import { after } from "node:test";
-import { type ScriptServer, type Step, startScriptServer } from "./script-server.js";
+import {
+  checkScriptsAfterEachTest,
+  type ScriptServer,
+  type Step,
+  startScriptServer,
+} from "./script-server.js";
 import {
   type SmtpServerHarness,
   type SmtpServerHarnessOptions,
@@ -22,6 +27,7 @@ export function testServers(): TestServers {
   after(async () => {
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
+  checkScriptsAfterEachTest(); // its after-the-file check runs once the servers are closed
   const defer = (cleanup: () => void | Promise<void>): void => {
     cleanups.push(cleanup);
   };

@@ -96,22 +96,13 @@ describe("createPool", () => {
     assert.equal(pool.stats.open, 0);
   });
 
-  test("destroy(): queued messages reject with EABORT, those in flight get their own outcome", async () => {
-    let releaseFirst!: () => void;
-    const gate = new Promise<void>((r) => {
-      releaseFirst = r;
-    });
-    const server = await startRelayServer({
-      // the first message's end of data is answered late, so messages are in flight and queued at destroy()
-      end: (s) => (s.accepted === 0 && s.mails === 1 ? "250 2.0.0 first" : "250 2.0.0 OK"),
-    });
-    void gate;
+  test("destroy() after the first message: the queued ones reject with EABORT, later sends too", async () => {
+    const server = await startRelayServer();
     const pool = poolFor(server, { maxConnections: 1 });
     const first = pool.sendMail(mail(0));
     const rest = Array.from({ length: 20 }, (_, i) => pool.sendMail(mail(i + 1)));
     await first;
     pool.destroy();
-    releaseFirst();
     const outcomes = await Promise.allSettled(rest);
     const reasons = outcomes.map((o) => (o.status === "rejected" ? (o.reason as SMTPError).code : "sent"));
     // at most the two on the connection could have been sent; everything else was dropped with EABORT
@@ -171,5 +162,20 @@ describe("createPool", () => {
     await pool.close();
     assert.equal(result.messageId, "<raw.1@example.test>");
     assert.equal(server.delivered[0]?.messageId, "<raw.1@example.test>");
+  });
+
+  test("the caller's signal destroys the pool: what is queued rejects with EABORT", async () => {
+    const server = await startRelayServer({ end: () => ({ hold: true }) });
+    const controller = new AbortController();
+    const pool = poolFor(server, { maxConnections: 1, signal: controller.signal });
+    const sends = Array.from({ length: 4 }, (_, i) => pool.sendMail(mail(i)));
+    while (server.received.length === 0) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
+    const outcomes = await Promise.allSettled(sends);
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === "rejected" ? (o.reason as SMTPError).code : "sent")),
+      ["EABORT", "EABORT", "EABORT", "EABORT"],
+    );
+    await assert.rejects(pool.sendMail(mail(9)), (e: SMTPError) => e.code === "EABORT");
   });
 });

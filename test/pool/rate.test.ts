@@ -8,6 +8,7 @@ import { RateLimiter } from "../../src/pool/rate-limiter.js";
 import { SUCCESS_RUN, Throttle } from "../../src/pool/throttle.js";
 import { verdictFor } from "../../src/pool/verdict.js";
 import type { Reply } from "../../src/types.js";
+import { startRelayProcess } from "./relay-child.js";
 import { startRelayServer } from "./relay-server.js";
 
 const mail = (i: number) => ({
@@ -30,27 +31,33 @@ function busiestWindow(times: number[], windowMs: number): number {
 
 describe("rate limit", () => {
   test("200 per 1000 ms over 4 connections: no 1-second window at the server holds more than 200", async () => {
-    const server = await startRelayServer();
-    const pool = createPool({
-      host: "127.0.0.1",
-      port: server.port,
-      security: "none",
-      maxConnections: 4,
-      rateLimit: { messages: 200, perMs: 1000 },
-    });
-    await Promise.all(Array.from({ length: 600 }, (_, i) => pool.sendMail(mail(i))));
-    await pool.close();
-    const times = server.mails.map((m) => m.at).sort((a, b) => a - b);
-    assert.equal(times.length, 600);
-    assert.ok(new Set(server.mails.map((m) => m.session)).size > 1, "one connection only?");
-    const most = busiestWindow(times, 1000);
-    const rate = ((times.length - 1) / (times.at(-1)! - times[0]!)) * 1000;
-    console.log(
-      `# rate limit 200/s: busiest 1-s window at the server ${most}, achieved ${rate.toFixed(1)} msgs/s`,
-    );
-    assert.ok(most <= 200, `${most} messages in one second`);
-    // the schedule is 196/s (2% slack); a late timer on a loaded machine loses a little of it
-    assert.ok(rate >= 150, `only ${rate.toFixed(1)} msgs/s`);
+    // the server in its own process: its clock is not held up by the client's event loop
+    const server = await startRelayProcess();
+    try {
+      const pool = createPool({
+        host: "127.0.0.1",
+        port: server.port,
+        security: "none",
+        maxConnections: 4,
+        rateLimit: { messages: 200, perMs: 1000 },
+      });
+      await Promise.all(Array.from({ length: 600 }, (_, i) => pool.sendMail(mail(i))));
+      await pool.close();
+      const mails = await server.mails();
+      const times = mails.map((m) => m.at).sort((a, b) => a - b);
+      assert.equal(times.length, 600);
+      assert.ok(new Set(mails.map((m) => m.session)).size > 1, "one connection only?");
+      const most = busiestWindow(times, 1000);
+      const rate = ((times.length - 1) / (times.at(-1)! - times[0]!)) * 1000;
+      console.log(
+        `# rate limit 200/s: busiest 1-s window at the server ${most}, achieved ${rate.toFixed(1)} msgs/s`,
+      );
+      assert.ok(most <= 200, `${most} messages in one second`);
+      // How close to the limit it gets (182/s on schedule) depends on how busy the machine is; that the
+      // limiter is not stricter than it should be is checked on a synthetic clock below.
+    } finally {
+      server.stop();
+    }
   });
 
   test("burst: the first 1 + burst messages start at once, the next ones one interval apart", async () => {
@@ -65,11 +72,21 @@ describe("rate limit", () => {
     await Promise.all(Array.from({ length: 8 }, (_, i) => pool.sendMail(mail(i))));
     await pool.close();
     const times = server.mails.map((m) => m.at).sort((a, b) => a - b);
+    // without the burst the 6th would come 5 intervals (550 ms) after the first
     assert.ok(times[5]! - times[0]! < 80, `the burst of 6 took ${times[5]! - times[0]!} ms`);
-    // one interval (102 ms) after the first start, which the server saw a little after it was made
-    assert.ok(times[6]! - times[0]! >= 80, `the 7th started ${times[6]! - times[0]!} ms after the first`);
-    // one interval, less what a late 7th may have taken from it (the schedule lags by at most 10 ms)
-    assert.ok(times[7]! - times[6]! >= 85, `the 8th started ${times[7]! - times[6]!} ms after the 7th`);
+    // two intervals (220 ms) for the 7th and 8th, less what a late timer may catch up and the server's view
+    assert.ok(times[7]! - times[0]! >= 150, `the 8th started ${times[7]! - times[0]!} ms after the first`);
+  });
+
+  test("the bucket on a synthetic clock: 1 + burst at once, then one per interval", () => {
+    const limiter = new RateLimiter({ messages: 10, perMs: 1000, burst: 5 }, 0);
+    for (let i = 0; i < 6; i++) assert.equal(limiter.take(0), true);
+    assert.equal(limiter.take(0), false);
+    assert.equal(limiter.wait(0), 110); // (1000 ms + 10% slack) / 10
+    assert.equal(limiter.take(109), false);
+    assert.equal(limiter.take(110), true);
+    assert.equal(limiter.take(110), false);
+    assert.equal(limiter.wait(110), 110);
   });
 
   test("the bucket on a synthetic clock: never more than messages + burst starts in any window", () => {
@@ -91,7 +108,8 @@ describe("rate limit", () => {
       }
       assert.ok(busiestWindow(starts, perMs) <= messages + burst, `${messages}/${perMs}+${burst}`);
       const rate = ((starts.length - 1) / (starts.at(-1)! - starts[0]!)) * perMs;
-      assert.ok(rate >= messages * 0.95, `${messages}/${perMs}: ${rate}`);
+      // the schedule is messages per (perMs + 10%), about 0.91 of the limit
+      assert.ok(rate >= messages * 0.85, `${messages}/${perMs}: ${rate}`);
     }
   });
 
@@ -146,7 +164,7 @@ describe("what the pool does with a failure", () => {
   });
   const error = (code: SMTPError["code"], stage: SMTPError["stage"], r?: Reply, deliveryUnknown = false) =>
     new SMTPError(code, "x", { stage, reply: r, deliveryUnknown });
-  const cases: [string, SMTPError, boolean, string][] = [
+  const cases: [string, SMTPError, boolean, string, Reply?][] = [
     ["421 at MAIL", error("ECONNECTION", "MAIL", reply(421, "4.7.0")), false, "throttled"],
     ["454 at DATA", error("EMESSAGE", "DATA", reply(454, "4.7.0")), false, "throttled"],
     ["451 4.7.1 at MAIL", error("EENVELOPE", "MAIL", reply(451, "4.7.1")), false, "throttled"],
@@ -155,7 +173,10 @@ describe("what the pool does with a failure", () => {
     ["lost at RCPT", error("ECONNECTION", "RCPT"), false, "retry"],
     ["lost waiting for 354", error("ECONNECTION", "DATA"), false, "retry"],
     ["timeout at MAIL", error("ETIMEDOUT", "MAIL"), false, "retry"],
-    ["timeout at DATA (maybe writing)", error("ETIMEDOUT", "DATA"), false, "report"],
+    ["timeout waiting for 354", error("ETIMEDOUT", "DATA"), false, "retry", reply(250)],
+    ["timeout while writing (after the 354)", error("ETIMEDOUT", "DATA"), false, "report", reply(354)],
+    ["lost while writing (after the 354)", error("ECONNECTION", "DATA"), false, "report", reply(354)],
+    ["lost in BDAT", error("ECONNECTION", "BDAT"), false, "report"],
     ["lost while writing (no stage)", error("ECONNECTION", undefined), false, "report"],
     ["lost after the dot", error("ECONNECTION", "END", undefined, true), false, "report"],
     ["421 after the dot", error("ECONNECTION", "END", reply(421)), false, "report"],
@@ -167,8 +188,8 @@ describe("what the pool does with a failure", () => {
     ["aborted", error("EABORT", "MAIL"), false, "report"],
     ["bad input", error("EINPUT", "MAIL"), false, "report"],
   ];
-  for (const [name, e, idle, expected] of cases) {
-    test(`${name}: ${expected}`, () => assert.equal(verdictFor(e, idle), expected));
+  for (const [name, e, idle, expected, last] of cases) {
+    test(`${name}: ${expected}`, () => assert.equal(verdictFor(e, idle, last), expected));
   }
   test("a connection closed after a 421 answered MAIL (error at RCPT): throttled", () => {
     assert.equal(verdictFor(error("ECONNECTION", "RCPT"), false, reply(421, "4.7.0")), "throttled");

@@ -60,8 +60,8 @@ export interface RelayServer {
 
 const OK = "250 2.0.0 OK";
 
-/** Starts a server; closed when the test file ends. */
-export async function startRelayServer(hooks: Hooks = {}): Promise<RelayServer> {
+/** Starts a server; closed when the test file ends (unless `closeAfterTests` is false: a child process). */
+export async function startRelayServer(hooks: Hooks = {}, closeAfterTests = true): Promise<RelayServer> {
   const sessions: Session[] = [];
   const delivered: Delivered[] = [];
   const received: Delivered[] = [];
@@ -92,7 +92,7 @@ export async function startRelayServer(hooks: Hooks = {}): Promise<RelayServer> 
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   } as RelayServer;
-  after(() => relay.close());
+  if (closeAfterTests) after(() => relay.close());
   return relay;
 }
 
@@ -107,6 +107,27 @@ function serve(session: Session, hooks: Hooks, shared: Shared): void {
   const { socket } = session;
   let buffer = "";
   let inData = false;
+  let bdat: { left: number; last: boolean; data: string } | undefined;
+  let pendingChunks = "";
+  /** A whole message arrived: record it and answer; false when the session ended. */
+  const complete = (data: string): boolean => {
+    const id = /^Message-ID:[ \t]*(\S+)/im.exec(data)?.[1];
+    const message: Delivered = {
+      session: session.id,
+      at: performance.now(),
+      messageId: id,
+      from,
+      recipients,
+      data,
+    };
+    shared.received.push(message);
+    const reply = hooks.end?.(session, message) ?? OK;
+    if (typeof reply === "string" && reply.startsWith("250")) {
+      session.accepted++;
+      shared.delivered.push(message);
+    }
+    return answer(reply);
+  };
   let from = "";
   let recipients: string[] = [];
   let ended = false;
@@ -146,28 +167,30 @@ function serve(session: Session, hooks: Hooks, shared: Shared): void {
     buffer += chunk;
     for (;;) {
       if (ended) return;
+      if (bdat !== undefined) {
+        // BDAT (CHUNKING): exactly the announced octets, no dot-stuffing
+        const take = Math.min(bdat.left, buffer.length);
+        bdat.data += buffer.slice(0, take);
+        buffer = buffer.slice(take);
+        bdat.left -= take;
+        if (bdat.left > 0) return;
+        const { data, last } = bdat;
+        bdat = undefined;
+        if (last) {
+          if (!complete(data)) return;
+        } else {
+          pendingChunks = data;
+          if (!answer("250 2.0.0 chunk received")) return;
+        }
+        continue;
+      }
       if (inData) {
         const end = buffer.indexOf("\r\n.\r\n");
         if (end < 0) return;
         const data = buffer.slice(0, end + 2);
         buffer = buffer.slice(end + 5);
         inData = false;
-        const id = /^Message-ID:[ \t]*(\S+)/im.exec(data)?.[1];
-        const message: Delivered = {
-          session: session.id,
-          at: performance.now(),
-          messageId: id,
-          from,
-          recipients,
-          data,
-        };
-        shared.received.push(message);
-        const reply = hooks.end?.(session, message) ?? OK;
-        if (typeof reply === "string" && reply.startsWith("250")) {
-          session.accepted++;
-          shared.delivered.push(message);
-        }
-        if (!answer(reply)) return;
+        if (!complete(data)) return;
         continue;
       }
       const eol = buffer.indexOf("\r\n");
@@ -197,6 +220,14 @@ function serve(session: Session, hooks: Hooks, shared: Shared): void {
           recipients.length === 0 ? "554 5.5.1 no valid recipients" : (hooks.data?.(session) ?? "354 go on");
         if (typeof a === "string" && a.startsWith("354")) inData = true;
         if (!answer(a)) return;
+      } else if (verb === "BDAT") {
+        const m = /^BDAT (\d+)( LAST)?$/i.exec(line);
+        bdat = { left: Number(m?.[1] ?? 0), last: m?.[2] !== undefined, data: pendingChunks };
+        pendingChunks = "";
+        if (recipients.length === 0) {
+          bdat = undefined;
+          if (!answer("554 5.5.1 no valid recipients")) return;
+        }
       } else if (verb === "RSET" || verb === "NOOP") {
         answer(OK);
       } else if (verb === "QUIT") {

@@ -24,6 +24,12 @@ export interface AiosmtpdAuthOptions {
   requireTls?: boolean;
   /** MAIL/RCPT/DATA refused with 530 until authenticated (default false). */
   required?: boolean;
+  /**
+   * XOAUTH2/OAUTHBEARER accept a token only when this RFC 7662 introspection endpoint (the test token
+   * endpoint's, test/helpers/token-endpoint.ts) says it is active for the user: issued there, not expired,
+   * not revoked. Without it, the token is the user's password in `users`.
+   */
+  tokenIntrospectionUrl?: string;
   /** Mechanisms to offer, from PLAIN, LOGIN, XOAUTH2, OAUTHBEARER (default: all four). */
   mechanisms?: Array<"PLAIN" | "LOGIN" | "XOAUTH2" | "OAUTHBEARER">;
 }
@@ -86,6 +92,15 @@ export interface ReceivedMessage {
   replies: string[];
 }
 
+/** One XOAUTH2/OAUTHBEARER attempt as the server judged it. */
+export interface TokenAuthAttempt {
+  mechanism: "XOAUTH2" | "OAUTHBEARER";
+  user: string;
+  ok: boolean;
+  /** The first 16 hex digits of the token's SHA-256 (which token, without the token). */
+  tokenSha256: string;
+}
+
 export interface AiosmtpdServer {
   host: typeof LOOPBACK;
   port: number;
@@ -100,6 +115,8 @@ export interface AiosmtpdServer {
   /** Resolves with all messages once at least `n` arrived; rejects after `timeoutMs` (default 5000). */
   waitForMessages(n: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
   clearMessages(): void;
+  /** XOAUTH2/OAUTHBEARER attempts so far, in order. */
+  tokenAuthAttempts(): TokenAuthAttempt[];
   /** The server's stderr (aiosmtpd log), for diagnostics. */
   log(): string;
   stop(): Promise<void>;
@@ -122,6 +139,10 @@ interface ChildLine {
   auth_user?: string | null;
   content_b64?: string;
   replies?: string[];
+  mechanism?: "XOAUTH2" | "OAUTHBEARER";
+  user?: string;
+  ok?: boolean;
+  token_sha256?: string;
 }
 
 function toMessage(line: ChildLine): ReceivedMessage {
@@ -154,6 +175,7 @@ export async function startAiosmtpd(options: AiosmtpdOptions = {}): Promise<Aios
           require_tls: options.auth.requireTls ?? true,
           required: options.auth.required ?? false,
           mechanisms: options.auth.mechanisms ?? null,
+          introspection_url: options.auth.tokenIntrospectionUrl ?? null,
         }
       : null,
     lmtp: options.lmtp ?? false,
@@ -173,6 +195,7 @@ export async function startAiosmtpd(options: AiosmtpdOptions = {}): Promise<Aios
   });
   const stderr = new TailBuffer();
   const received: ReceivedMessage[] = [];
+  const tokenAuths: TokenAuthAttempt[] = [];
   let ready: { port: number } | undefined;
   let failure: Error | undefined;
   let exited = false;
@@ -205,6 +228,13 @@ export async function startAiosmtpd(options: AiosmtpdOptions = {}): Promise<Aios
       }
       if (line.event === "ready" && typeof line.port === "number") ready = { port: line.port };
       else if (line.event === "message") received.push(toMessage(line));
+      else if (line.event === "auth" && line.mechanism)
+        tokenAuths.push({
+          mechanism: line.mechanism,
+          user: line.user ?? "",
+          ok: line.ok === true,
+          tokenSha256: line.token_sha256 ?? "",
+        });
       else if (line.event === "error") failure ??= new Error(`aiosmtpd failed to start: ${line.message}`);
     }
   });
@@ -265,6 +295,7 @@ export async function startAiosmtpd(options: AiosmtpdOptions = {}): Promise<Aios
       clearMessages: () => {
         received.length = 0;
       },
+      tokenAuthAttempts: () => [...tokenAuths],
       log: () => stderr.toString(),
       stop,
     };

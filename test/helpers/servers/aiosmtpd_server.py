@@ -14,7 +14,10 @@ The SMTP protocol is aiosmtpd's own (aiosmtpd.smtp.SMTP / aiosmtpd.lmtp.LMTP). W
   * the listening socket is bound on port 0 with asyncio's create_server (no Controller, no port race);
   * AUTH PLAIN/LOGIN credentials are checked by an `authenticator` against the configured users;
   * XOAUTH2 and OAUTHBEARER (not in aiosmtpd) are implemented here with aiosmtpd's auth_* hook API:
-    the token is the user's password; a failure answers a 334 JSON error challenge, then 535;
+    the token is the user's password, or, with "introspection_url", a token that the test token endpoint
+    (test/helpers/token-endpoint.ts) says is active for that user (RFC 7662: issued there, not expired,
+    not revoked); a failure answers a 334 JSON error challenge (RFC 7628 §3.2.2), then 535; every
+    attempt is reported as {"event": "auth", "mechanism", "user", "ok", "token_sha256" (16 hex digits)};
   * the harness conventions: RCPT to reject@... -> 550, tempfail@... -> 452, a message with an
     X-Harness-Reject header -> 554 after the data; in LMTP mode faildata@... -> 550 for that recipient
     after the data and one reply per accepted recipient (aiosmtpd's LMTP class sends only one);
@@ -24,6 +27,7 @@ The SMTP protocol is aiosmtpd's own (aiosmtpd.smtp.SMTP / aiosmtpd.lmtp.LMTP). W
 
 import asyncio
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -32,6 +36,8 @@ import signal
 import ssl
 import sys
 import threading
+import urllib.parse
+import urllib.request
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
@@ -153,11 +159,36 @@ def make_authenticator(users):
     return authenticator
 
 
+def introspect(url, token):
+    """RFC 7662 introspection at the test token endpoint: the token's JSON description."""
+    data = urllib.parse.urlencode({"token": token}).encode("ascii")
+    with urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST"), timeout=5) as resp:
+        return json.loads(resp.read().decode("utf-8"))
+
+
 class HarnessMixin:
     """Added behaviour shared by the SMTP and LMTP flavours; see the module docstring."""
 
     harness_users = {}
     harness_implicit_tls = False
+    harness_introspection_url = None
+
+    async def _harness_token_ok(self, mechanism, user, token):
+        if self.harness_introspection_url:
+            loop = asyncio.get_running_loop()
+            try:
+                info = await loop.run_in_executor(None, introspect, self.harness_introspection_url, token)
+            except Exception:  # noqa: BLE001
+                info = {"active": False}
+            ok = bool(info.get("active")) and (
+                info.get("username") == user or user in (info.get("mailboxes") or [])
+            )
+        else:
+            ok = user in self.harness_users and self.harness_users[user] == token
+        # which token it was, without the token: the first 16 hex digits of its SHA-256
+        digest = hashlib.sha256(token.encode("utf-8", errors="surrogateescape")).hexdigest()[:16]
+        emit({"event": "auth", "mechanism": mechanism, "user": user, "ok": ok, "token_sha256": digest})
+        return ok
 
     async def _harness_initial(self, args):
         """The initial response of an AUTH command, or the answer to an empty 334; None when answered."""
@@ -193,7 +224,7 @@ class HarnessMixin:
         if user is None or token is None:
             await self.push("501 5.5.2 Invalid XOAUTH2 initial response")
             return AuthResult(success=False, handled=True)
-        if user in self.harness_users and self.harness_users[user] == token:
+        if await self._harness_token_ok("XOAUTH2", user, token):
             return AuthResult(success=True, auth_data=user)
         return await self._harness_oauth_fail(
             {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
@@ -215,7 +246,7 @@ class HarnessMixin:
         if user is None or token is None or gs2[0] not in (b"n", b"y"):
             await self.push("501 5.5.2 Invalid OAUTHBEARER initial response")
             return AuthResult(success=False, handled=True)
-        if user in self.harness_users and self.harness_users[user] == token:
+        if await self._harness_token_ok("OAUTHBEARER", user, token):
             return AuthResult(success=True, auth_data=user)
         return await self._harness_oauth_fail(
             {"status": "invalid_token", "scope": "mail", "openid-configuration": "https://example.test/.well-known"}
@@ -291,6 +322,7 @@ def main():
         server = cls(handler, **kwargs)
         server.harness_users = users
         server.harness_implicit_tls = implicit
+        server.harness_introspection_url = (auth or {}).get("introspection_url")
         return server
 
     try:
