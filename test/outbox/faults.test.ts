@@ -23,11 +23,16 @@ function copiesById(messages: RelayMessage[]): Map<string, RelayMessage[]> {
   return out;
 }
 
+/** Every worker child started, killed in `after` if a test left one running. */
+const children = new Set<ChildProcess>();
+
 function startChild(env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, [CHILD], {
     env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["pipe", "pipe", "inherit"],
   });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
   return new Promise((resolve, reject) => {
     child.once("error", reject);
     child.stdout!.setEncoding("utf8").on("data", (s: string) => {
@@ -55,6 +60,7 @@ describe("outbox faults", { skip }, () => {
     relay = await startRelay();
   });
   after(async () => {
+    for (const child of children) child.kill("SIGKILL");
     for (const o of open) await o.close();
     await relay?.stop();
     await redis?.stop();

@@ -18,6 +18,9 @@ const outbox = createOutbox({
 });
 outbox.work({ concurrency: Number(process.env.OUTBOX_CONCURRENCY ?? "4") });
 process.stdout.write("ready\n");
+// the test's end of stdin closes when the test process goes away, however it ends: never outlive it
+process.stdin.resume();
+process.stdin.on("end", () => process.exit(1));
 process.on("SIGTERM", () => {
   void outbox.close().then(() => process.exit(0));
 });
