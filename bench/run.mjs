@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { composedRows } from "./compose.mjs";
 import { Relay } from "./lib/relay.mjs";
 import {
   CA_FILE,
@@ -511,6 +512,9 @@ async function main() {
     );
     if (opts["update-readme"]) updateReadme(report.text);
     if (problems.length > 0) process.exitCode = 1;
+    // the composed-mail rows (sendMail() with text, html, a PDF, DKIM; bench/compose.mjs)
+    if (!opts.only)
+      console.log(`\n${await composedRows({ quick: QUICK, rounds: opts.rounds ? ROUNDS : undefined })}`);
   } finally {
     for (const w of workers.values()) await w.exit().catch(() => undefined);
     for (const relay of relays) await relay.close().catch(() => undefined);

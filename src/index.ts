@@ -2,7 +2,6 @@
 
 export type { ConnectOptions, Security } from "./api/connect.js";
 export { connect } from "./api/connect.js";
-export type { MailOptions } from "./api/send-mail.js";
 export { sendMail } from "./api/send-mail.js";
 export type { AuthOptions } from "./api/token-login.js";
 export {
@@ -26,6 +25,15 @@ export type { RawSendOptions } from "./client/send.js";
 export { SMTP } from "./client/smtp.js";
 export type { RecipientRefusal, SMTPErrorCode, SMTPStage } from "./errors.js";
 export { SMTPError } from "./errors.js";
+export { composeMail } from "./mime/compose.js";
+export type {
+  Attachment,
+  CalendarEvent,
+  ComposedMail,
+  DkimOptions,
+  MailBody,
+  MailOptions,
+} from "./mime/types.js";
 export { createPool } from "./pool/pool.js";
 export type { PoolMail } from "./pool/send-mail-on.js";
 export type { Pool, PoolOptions, PoolStats, RateLimit } from "./pool/types.js";

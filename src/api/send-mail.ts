@@ -1,61 +1,69 @@
 // sendMail(): one message, one connection — connect, send, close.
-import { checkSendInput } from "../client/send.js";
-import { SMTPError } from "../errors.js";
-import type { Content, SendOptions, SendResult } from "../types.js";
+import { checkMailInput } from "../client/send-mail.js";
+import type { MailOptions } from "../mime/types.js";
+import type { SendResult } from "../types.js";
 import { type ConnectOptions, connect } from "./connect.js";
 
-/** The message part of sendMail()'s options. */
-export interface MailOptions {
-  /** The sender: "user@host" or "Name <user@host>"; also the envelope's MAIL FROM. */
-  from: string;
-  /** Recipients shown in the To header. */
-  to: string | string[];
-  /** Recipients shown in the Cc header. */
-  cc?: string | string[];
-  /** Recipients that get the message but appear in no header. */
-  bcc?: string | string[];
-  subject: string;
-  /** Plain text, or a ready MIME message (see SMTP.send). */
-  content: Content;
-  /** Extra headers, Message-ID, Date, DSN, REQUIRETLS. */
-  options?: SendOptions;
-}
+export type { MailOptions };
+
+/** The MailOptions fields (API.md §5); everything else in sendMail()'s options is for connect(). */
+const MAIL_FIELDS = [
+  "from",
+  "to",
+  "cc",
+  "bcc",
+  "replyTo",
+  "sender",
+  "subject",
+  "text",
+  "html",
+  "attachments",
+  "icalEvent",
+  "content",
+  "headers",
+  "messageId",
+  "date",
+  "inReplyTo",
+  "references",
+  "priority",
+  "listUnsubscribe",
+  "dkim",
+  "envelope",
+  "options",
+] as const satisfies readonly (keyof MailOptions)[];
 
 /**
  * Connects (see connect()), sends one message and closes the connection — also after a failure. Resolves
  * with the SendResult; rejects with the SMTPError of the step that failed (a failure to close afterwards
- * never replaces it, nor fails a send that succeeded). A content stream is left as it is when the
- * connection fails before the message is sent: the caller who opened it closes it.
+ * never replaces it, nor fails a send that succeeded). The mail is checked before connecting (bad input,
+ * unreadable attachment paths, DKIM keys: EINPUT, no connection opened). A content stream is left as it is
+ * when the connection fails before the message is sent: the caller who opened it closes it.
  */
 export async function sendMail(options: ConnectOptions & MailOptions): Promise<SendResult> {
-  const { from, to, cc, bcc, subject, content, options: sendOptions, ...connectOptions } = options;
-  const toList = asList(to);
-  const ccList = asList(cc);
-  const bccList = asList(bcc);
-  if (toList.length + ccList.length + bccList.length === 0) {
-    throw new SMTPError("EINPUT", "no recipients: give at least one address in to, cc or bcc", {
-      temporary: false,
-    });
-  }
-  // Every input rule that needs no server, before any byte is sent: bad input never costs a connection,
-  // a TLS handshake and a login (send() checks the rest, e.g. SMTPUTF8, once it knows the server).
-  checkSendInput({
-    from,
-    to: toList,
-    cc: ccList,
-    bcc: bccList,
-    subject,
-    options: sendOptions ?? {},
-  });
+  const { mail, connectOptions } = splitMailOptions(options);
+  // caught here so that no connection is opened for nothing; the session composes again with its extensions
+  checkMailInput(mail);
   const smtp = await connect(connectOptions);
   try {
-    return await smtp.send(from, toList, ccList, bccList, subject, content, sendOptions);
+    return await smtp.sendMail(mail);
   } finally {
     await smtp.close().catch(() => undefined);
   }
 }
 
-function asList(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
+/** sendMail()'s options, split into the mail (API.md §5 fields) and the connection's options. */
+export function splitMailOptions(options: ConnectOptions & MailOptions): {
+  mail: MailOptions;
+  connectOptions: ConnectOptions;
+} {
+  const mail: Record<string, unknown> = {};
+  const connectOptions: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if ((MAIL_FIELDS as readonly string[]).includes(key)) mail[key] = value;
+    else connectOptions[key] = value;
+  }
+  return {
+    mail: mail as unknown as MailOptions,
+    connectOptions: connectOptions as unknown as ConnectOptions,
+  };
 }

@@ -6,6 +6,7 @@ import { checkSendInput } from "../client/send.js";
 import { SMTP } from "../client/smtp.js";
 import { SMTPError } from "../errors.js";
 import { parseMailbox } from "../message/address.js";
+import type { Attachment, MailOptions } from "../mime/types.js";
 import type { Content, SendResult } from "../types.js";
 import {
   ACCOUNT_FLAGS,
@@ -44,7 +45,10 @@ export const SEND_HELP = `smtpkit send: send one message
                [--user U [--password-env VAR | --password-file F | --password-command CMD | --oauth2-...]]
                [--auth MECH] --from A --to B [--to C] [--cc D] [--bcc E] --subject S
                [--body TEXT | --body-file F | (stdin)] [--verbose] [--json]
-               [--account NAME] [--config FILE]
+               [--account NAME] [--config FILE] [--html-file F]
+               [--attach FILE[;type=T][;name=N]]... [--inline FILE;cid=ID]...
+               [--header "Name: value"]... [--reply-to A]...
+               [--dkim-domain D --dkim-selector S --dkim-key FILE]
 
 ${CONNECTION_HELP}
   --user U               authenticate as U (after TLS; never in clear)
@@ -60,6 +64,14 @@ ${OAUTH2_HELP}
   --to, --cc, --bcc      recipients; repeat for more (Bcc appears in no header)
   --subject S            the subject (may be empty: --subject "")
   --body TEXT | --body-file F    the body (plain text, or a ready MIME message); else read from stdin
+                         (with --html-file, --attach or --inline: the text/plain part, stdin not read)
+  --html-file F          an HTML part (multipart/alternative with the text)
+  --attach FILE[;type=T][;name=N]   attach a file (read while sending); repeat for more
+  --inline FILE;cid=ID   an inline part the HTML shows as <img src="cid:ID">
+  --header "Name: value" an extra header field; repeat for more
+  --reply-to A           a Reply-To address; repeat for more
+  --dkim-domain D --dkim-selector S --dkim-key FILE
+                         sign with DKIM (RSA or Ed25519 PEM key; relaxed/relaxed)
 ${ACCOUNT_HELP}
 
 There is no --password: a password in the argument list is visible to every user of the machine (ps).`;
@@ -78,6 +90,14 @@ const SEND_FLAGS = {
   subject: { type: "string" },
   body: { type: "string" },
   "body-file": { type: "string" },
+  "html-file": { type: "string" },
+  attach: { type: "string", multiple: true },
+  inline: { type: "string", multiple: true },
+  header: { type: "string", multiple: true },
+  "reply-to": { type: "string", multiple: true },
+  "dkim-domain": { type: "string" },
+  "dkim-selector": { type: "string" },
+  "dkim-key": { type: "string" },
   ...ACCOUNT_FLAGS,
 } as const;
 
@@ -96,6 +116,7 @@ export async function runSend(argv: string[]): Promise<number> {
     const account = applyAccount(values); // --account/--config fill the flags not given
     const options = connectionOptions(values, process.stderr);
     const mail = mailOf(values);
+    const composed = composedMailOptions(values);
     const user = str(values, "user");
     const authType = mechanismOf(str(values, "auth"));
     const secretSources = ["password-env", "password-file", "password-command"].filter(
@@ -127,7 +148,8 @@ export async function runSend(argv: string[]): Promise<number> {
             { username: user, type: authType, account, host: options.host },
             transcript,
           );
-    body ??= await openBody(values);
+    // with parts (--html-file, --attach, --inline) the text part is optional: stdin is read only for --body-less plain mail
+    if (!composed.hasParts || values.body !== undefined) body ??= await openBody(values);
     const cancelHint = hintOnSilence(transcript, options, process.stderr);
     try {
       const result = await sendMailFor(account)({
@@ -135,7 +157,8 @@ export async function runSend(argv: string[]): Promise<number> {
         auth,
         logger: transcript.logger,
         ...mail,
-        content: body.content,
+        ...composed.mail,
+        ...(composed.hasParts ? { text: body?.content } : { content: body?.content }),
       });
       printResult(result, json);
       return EXIT.OK;
@@ -144,7 +167,10 @@ export async function runSend(argv: string[]): Promise<number> {
     }
   } catch (thrown) {
     // a --password-command that failed while the library asked it for a token is reported as itself
-    const error = thrown instanceof SMTPError && thrown.cause instanceof CliError ? thrown.cause : thrown;
+    let error = thrown instanceof SMTPError && thrown.cause instanceof CliError ? thrown.cause : thrown;
+    // an --attach/--inline file that cannot be opened is an unreadable input file, like --body-file
+    if (error instanceof SMTPError && /^attachments\[\d+\]\.path/.test(error.message))
+      error = new CliError(EXIT.NO_INPUT, error.message);
     return reportFailure("send", error, transcript, json);
   } finally {
     await body?.close();
@@ -427,4 +453,72 @@ function printResult(result: SendResult, json: boolean): void {
       `not accepted: ${recipient}: ${refused.code} ${refused.text.replace(/\n/g, " / ")}\n`,
     );
   }
+}
+
+/**
+ * The composed-mail flags (API.md §3.1) as MailOptions: --html-file (read now), --attach and --inline (files
+ * opened and checked by composeMail before connecting, read while sending), --header, --reply-to and DKIM.
+ * `hasParts`: the message is built from parts (the body, if any, becomes the text/plain part).
+ */
+function composedMailOptions(values: Parameters<typeof list>[0]): {
+  mail: Partial<MailOptions>;
+  hasParts: boolean;
+} {
+  const mail: Partial<MailOptions> = {};
+  const htmlFile = str(values, "html-file");
+  if (htmlFile !== undefined) mail.html = readInputFile(htmlFile, "--html-file");
+  const attachments: Attachment[] = [];
+  const fileWithOptions = (
+    spec: string,
+    flag: string,
+    keys: readonly string[],
+  ): [string, Map<string, string>] => {
+    // FILE, then ;key=value options (a ";" that does not start a known option stays in the file name)
+    const pattern = new RegExp(`^(.*?)((?:;(?:${keys.join("|")})=[^;]*)*)$`);
+    const [, path = "", rest = ""] = pattern.exec(spec) ?? [];
+    if (path === "") throw new CliError(EXIT.USAGE, `${flag} ${spec}: no file name`);
+    const options = new Map(
+      rest
+        .split(";")
+        .slice(1)
+        .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as [string, string]),
+    );
+    return [path, options];
+  };
+  for (const spec of list(values, "attach")) {
+    const [path, options] = fileWithOptions(spec, "--attach", ["type", "name"]);
+    attachments.push({ path, contentType: options.get("type"), filename: options.get("name") });
+  }
+  for (const spec of list(values, "inline")) {
+    const [path, options] = fileWithOptions(spec, "--inline", ["cid"]);
+    const cid = options.get("cid");
+    if (cid === undefined || cid === "") throw new CliError(EXIT.USAGE, `--inline ${spec}: give ;cid=ID`);
+    attachments.push({ path, cid });
+  }
+  if (attachments.length > 0) mail.attachments = attachments;
+  const headers: Record<string, string[]> = {};
+  for (const field of list(values, "header")) {
+    const colon = field.indexOf(":");
+    if (colon <= 0)
+      throw new CliError(EXIT.USAGE, `--header ${JSON.stringify(field)}: expected "Name: value"`);
+    const name = field.slice(0, colon).trim();
+    const existing = Object.keys(headers).find((n) => n.toLowerCase() === name.toLowerCase()) ?? name;
+    headers[existing] = [...(headers[existing] ?? []), field.slice(colon + 1).trim()];
+  }
+  if (Object.keys(headers).length > 0) mail.headers = headers;
+  const replyTo = list(values, "reply-to");
+  if (replyTo.length > 0) mail.replyTo = replyTo;
+  const dkim = ["dkim-domain", "dkim-selector", "dkim-key"].map((flag) => str(values, flag));
+  if (dkim.some((v) => v !== undefined)) {
+    const [domainName, keySelector, keyFile] = dkim;
+    if (domainName === undefined || keySelector === undefined || keyFile === undefined) {
+      throw new CliError(EXIT.USAGE, "--dkim-domain, --dkim-selector and --dkim-key go together");
+    }
+    mail.dkim = {
+      domainName,
+      keySelector,
+      privateKey: readInputFile(keyFile, "--dkim-key").toString("utf8"),
+    };
+  }
+  return { mail, hasParts: mail.html !== undefined || attachments.length > 0 };
 }

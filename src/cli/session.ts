@@ -1,7 +1,7 @@
 // Opening a session for an account: connect() as usual, or — with a pinned certificate (tls_fingerprint) —
 // connect without credentials, check the pin on the established channel, and only then authenticate.
 import { authenticateSession, type ConnectOptions, connect } from "../api/connect.js";
-import { type MailOptions, sendMail } from "../api/send-mail.js";
+import { type MailOptions, sendMail, splitMailOptions } from "../api/send-mail.js";
 import type { SMTP } from "../client/smtp.js";
 import type { SendResult } from "../types.js";
 import type { AccountUse } from "./account.js";
@@ -33,11 +33,10 @@ export function sendMailFor(
 ): (options: ConnectOptions & MailOptions) => Promise<SendResult> {
   if (use?.fingerprint === undefined) return sendMail;
   return async (options) => {
-    const { from, to, cc, bcc, subject, content, options: sendOptions, ...connectOptions } = options;
-    const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : [v].flat());
+    const { mail, connectOptions } = splitMailOptions(options);
     const smtp = await openSession(connectOptions, use);
     try {
-      return await smtp.send(from, list(to), list(cc), list(bcc), subject, content, sendOptions);
+      return await smtp.sendMail(mail);
     } finally {
       await smtp.close().catch(() => undefined);
     }

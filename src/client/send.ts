@@ -126,7 +126,7 @@ export function checkSendInput(input: Omit<ComposedSendInput, "content">): void 
 }
 
 /** A server that offers what the input may need: only input errors remain. */
-const ANY_SERVER = parseCapabilities({ code: 250, lines: ["", "SMTPUTF8", "8BITMIME"], text: "" });
+export const ANY_SERVER = parseCapabilities({ code: 250, lines: ["", "SMTPUTF8", "8BITMIME"], text: "" });
 
 /** sendRaw(): the caller's message as is (line ends normalised on the wire), same envelope rules. */
 export function planRaw(
@@ -200,7 +200,11 @@ function remember(key: string, value: { address: string; smtpUtf8: boolean }): v
 }
 
 /** Validates the sender and every recipient (exactly one mailbox each) and builds the de-duplicated envelope. */
-function buildEnvelope(session: Pick<Session, "capabilities">, from: string, recipients: string[]): Envelope {
+export function buildEnvelope(
+  session: Pick<Session, "capabilities">,
+  from: string,
+  recipients: string[],
+): Envelope {
   if (typeof from !== "string") throw inputError("fromAddr must be a string");
   if (!Array.isArray(recipients) || recipients.length === 0) throw inputError("no recipients");
   const smtpUtf8Offered = session.capabilities.smtpUtf8;
@@ -275,7 +279,7 @@ function buildEnvelope(session: Pick<Session, "capabilities">, from: string, rec
 
 const NOTIFY_VALUES = new Set(["SUCCESS", "FAILURE", "DELAY", "NEVER"]);
 
-function checkDsn(options: RawSendOptions): void {
+export function checkDsn(options: RawSendOptions): void {
   const dsn = options.dsn;
   if (!dsn) return;
   if (dsn.notify) {
@@ -297,7 +301,7 @@ function checkDsn(options: RawSendOptions): void {
   }
 }
 
-function hostnameForMessageId(clientName: string): string {
+export function hostnameForMessageId(clientName: string): string {
   if (clientName.startsWith("[")) return "smtpkit.localhost";
   return clientName;
 }

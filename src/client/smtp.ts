@@ -18,6 +18,8 @@ import {
 import { passwordForms, secretsIn } from "../auth/redaction.js";
 import { runSASL } from "../auth/run.js";
 import { describeReply, inputError, replyError, SMTPError, type SMTPStage } from "../errors.js";
+import { isMailBody } from "../mime/compose.js";
+import type { MailBody, MailOptions } from "../mime/types.js";
 import { type Capabilities, NO_CAPABILITIES, parseCapabilities } from "../protocol/capabilities.js";
 import * as commands from "../protocol/commands.js";
 import { channelBindingOf } from "../transport/channel-binding.js";
@@ -25,6 +27,7 @@ import { defaultClientName, isValidClientName } from "../transport/client-name.j
 import { Connection } from "../transport/connection.js";
 import type { Content, Reply, SendOptions, SendResult, SMTPOptions } from "../types.js";
 import { planComposed, planRaw, type RawSendOptions, type SendPlan } from "./send.js";
+import { planMail } from "./send-mail.js";
 import type { PreparedTransaction, Session } from "./session.js";
 
 /** RFC 5321 §4.5.3.2 minimums: 5 min for the greeting and each command, 10 min for the end of data. */
@@ -226,10 +229,31 @@ export class SMTP {
     cc: string[],
     bcc: string[],
     subject: string,
-    content: Content,
+    content: Content | MailBody,
     options: SendOptions = {},
   ): Promise<SendResult> {
+    if (isMailBody(content)) {
+      const { headers, messageId, date, ...envelopeOptions } = options ?? {};
+      return this.sendMail({
+        from: fromAddr,
+        to,
+        cc,
+        bcc,
+        subject,
+        ...content,
+        headers,
+        messageId,
+        date,
+        options: envelopeOptions,
+      });
+    }
     const plan = planComposed({ from: fromAddr, to, cc, bcc, subject, content, options });
+    return this.#serial(() => plan.run(this.#session("MAIL")), plan);
+  }
+
+  /** A composed mail (API.md §5: text, html, attachments, calendar, DKIM) as one transaction. */
+  sendMail(mail: MailOptions): Promise<SendResult> {
+    const plan = planMail(mail);
     return this.#serial(() => plan.run(this.#session("MAIL")), plan);
   }
 

@@ -80,6 +80,8 @@ export interface ComposedMessage {
   eightBit: boolean;
   /** The header holds raw UTF-8 (RFC 6532): MAIL FROM needs the SMTPUTF8 parameter (RFC 6531). */
   smtpUtf8: boolean;
+  /** The header block (with its empty line), when the content was a ready MIME message in memory. */
+  head?: Uint8Array;
 }
 
 /** Names the composer writes itself, and so refuses in `headers`. */
@@ -134,6 +136,7 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
         size: head.length + lineStats(body).size,
         eightBit: scan.eightBit || !isAscii(body),
         smtpUtf8: headerUtf8 || scan.eightBit,
+        head,
       };
     }
     const lines = lineStats(bytes);

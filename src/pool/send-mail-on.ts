@@ -1,78 +1,23 @@
-// The one place the pool turns a mail into a transaction on a session. Until composeMail (API.md §5) is
-// merged this maps the fields below onto SMTP.send(); then it becomes `smtp.sendMail(mail)`.
+// The one place the pool turns a mail into a transaction on a session: SMTP.sendMail (API.md §5).
 import type { RawSendOptions } from "../client/send.js";
+import { checkMailInput } from "../client/send-mail.js";
 import type { SMTP } from "../client/smtp.js";
 import { inputError } from "../errors.js";
 import { parseMailbox } from "../message/address.js";
-import { checkHeaderName, checkHeaderValue, isMsgId } from "../message/headers.js";
-import type { Content, SendOptions, SendResult } from "../types.js";
+import type { MailOptions } from "../mime/types.js";
+import type { Content, SendResult } from "../types.js";
 
-/** The part of MailOptions (API.md §5) the pool sends today. */
-export interface PoolMail {
-  /** One mailbox (display name allowed); also the envelope sender. */
-  from: string;
-  to?: string | string[];
-  cc?: string | string[];
-  /** Envelope only, never a header. */
-  bcc?: string | string[];
-  subject: string;
-  /** text/plain body. */
-  text?: Content;
-  /** Instead of text: a plain body, or a ready MIME message whose header block is merged (API.md §4.6). */
-  content?: Content;
-  /** Extra headers. */
-  headers?: Record<string, string | string[]>;
-  messageId?: string;
-  date?: Date;
-  /** DSN, REQUIRETLS. */
-  options?: SendOptions;
-}
-
-/** §5 fields this build cannot send yet: refused (EINPUT) rather than silently dropped. */
-const NOT_YET = [
-  "html",
-  "attachments",
-  "icalEvent",
-  "dkim",
-  "envelope",
-  "replyTo",
-  "sender",
-  "inReplyTo",
-  "references",
-  "priority",
-  "listUnsubscribe",
-] as const;
+/** What the pool sends: a composed mail (API.md §5). */
+export type PoolMail = MailOptions;
 
 /**
- * The checks that need no server: addresses (exactly one mailbox each, at least one recipient), subject
- * and headers (no CR/LF), Message-ID syntax, content type. Throws EINPUT; run before the mail is queued.
- * The session-dependent checks (SMTPUTF8, SIZE) still run when the message is sent.
+ * The checks that need no server, by the composer itself: addresses, subject and headers, Message-ID,
+ * attachments (paths opened), DKIM keys. Throws EINPUT; run before the mail is queued. The session-dependent
+ * checks (SMTPUTF8, SIZE) still run when the message is sent.
  */
 export function checkMail(mail: PoolMail): void {
   if (mail === null || typeof mail !== "object") throw inputError("sendMail() needs a mail object");
-  for (const field of NOT_YET) {
-    if ((mail as unknown as Record<string, unknown>)[field] !== undefined) {
-      throw inputError(`the pool cannot send "${field}" yet: compose the message and pass it as content`);
-    }
-  }
-  if (mail.text !== undefined && mail.content !== undefined)
-    throw inputError("give either text or content, not both");
-  const recipients = [...asList(mail.to), ...asList(mail.cc), ...asList(mail.bcc)];
-  checkEnvelope(mail.from, recipients);
-  checkHeaderValue("Subject", mail.subject);
-  for (const [name, value] of Object.entries(mail.headers ?? {})) {
-    checkHeaderName(name);
-    const values = Array.isArray(value) ? value : [value];
-    if (values.length !== 1) throw inputError(`header ${name}: give exactly one value`);
-    checkHeaderValue(name, values[0]);
-  }
-  if (mail.messageId !== undefined && !isMsgId(mail.messageId)) {
-    throw inputError(`messageId ${JSON.stringify(mail.messageId)} is not <left@right>`);
-  }
-  if (mail.date !== undefined && !(mail.date instanceof Date && Number.isFinite(mail.date.getTime()))) {
-    throw inputError("date must be a valid Date");
-  }
-  checkContent(mail.content ?? mail.text ?? "");
+  checkMailInput(mail);
 }
 
 /** Content as the pool sends it, and whether it could be sent again in full. */
@@ -144,24 +89,7 @@ export function rawSender(
 
 /** Runs the mail as one transaction on `smtp` (becomes smtp.sendMail(mail) once composeMail is merged). */
 export function sendMailOn(smtp: SMTP, mail: PoolMail): Promise<SendResult> {
-  const headers =
-    mail.headers === undefined
-      ? undefined
-      : Object.fromEntries(Object.entries(mail.headers).map(([k, v]) => [k, Array.isArray(v) ? v[0]! : v]));
-  const options: SendOptions = { ...mail.options };
-  if (headers !== undefined) options.headers = headers;
-  if (mail.messageId !== undefined) options.messageId = mail.messageId;
-  if (mail.date !== undefined) options.date = mail.date;
-  const body = mail.content ?? mail.text ?? "";
-  return smtp.send(
-    mail.from,
-    asList(mail.to),
-    asList(mail.cc),
-    asList(mail.bcc),
-    mail.subject,
-    body,
-    options,
-  );
+  return smtp.sendMail(mail);
 }
 
 function checkEnvelope(from: string, recipients: string[]): void {
@@ -177,9 +105,4 @@ function checkContent(content: Content): void {
     content instanceof Uint8Array ||
     (content !== null && typeof content === "object" && (Symbol.asyncIterator in content || "on" in content));
   if (!ok) throw inputError("content must be a string, a Uint8Array, a readable stream or an async iterable");
-}
-
-function asList(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
 }

@@ -90,7 +90,8 @@ export async function writeData(connection: Connection, write: DataWrite): Promi
   };
   const each = (chunk: Uint8Array): Promise<void> | undefined => {
     let wait = encoder.push(chunk, out);
-    if (!write.corked || octets >= GATHER_OCTETS) {
+    // (an encoder's wait, a window of chunks awaiting replies, must never wait on bytes still held here)
+    if (!write.corked || octets >= GATHER_OCTETS || wait) {
       const drained = flush();
       if (drained) wait = wait ? Promise.all([drained, wait]).then(noop) : drained;
     }

@@ -1,11 +1,14 @@
 // The client side of the memory test, run in its own process (node --expose-gc) so that its peak RSS is
 // its own. Usage: node --expose-gc memory-child.js baseline
 //                  node --expose-gc memory-child.js PORT raw|send file|generator PATH|OCTETS
+//                  node --expose-gc memory-child.js PORT mail|mail-dkim file PATH
 // Prints one JSON line: maxRSS (KiB), the highest arrayBuffers seen right after a forced gc(), and the
 // reply code. The sampler forces gc() every 50 ms: what survives it is retained, not slow collection.
+
+import { generateKeyPairSync } from "node:crypto";
 import { createReadStream } from "node:fs";
 import net from "node:net";
-import { SMTP } from "../../src/index.js";
+import { type MailOptions, SMTP } from "../../src/index.js";
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error("run with node --expose-gc");
@@ -34,6 +37,31 @@ async function* freshChunks(octets: number): AsyncGenerator<Buffer> {
   }
 }
 
+/**
+ * mail|mail-dkim (test/mime/memory.test.ts): the file as an attachment read from its path (the source opened
+ * above is closed unread), DKIM-signed with RSA 2048 and Ed25519 for mail-dkim (the file is read twice).
+ */
+function attachmentMail(
+  mode: string,
+  path: string,
+  unused: NodeJS.ReadableStream | AsyncGenerator<Buffer>,
+): MailOptions {
+  (unused as { destroy?: () => void }).destroy?.();
+  const keys =
+    mode === "mail-dkim"
+      ? [generateKeyPairSync("rsa", { modulusLength: 2048 }), generateKeyPairSync("ed25519")]
+      : [];
+  return {
+    from: "sender@example.test",
+    to: "user@example.test",
+    subject: "200 MiB attachment",
+    text: "see the attachment",
+    html: "<p>see the attachment</p>",
+    attachments: [{ path }],
+    dkim: keys.map(({ privateKey }, i) => ({ domainName: "example.test", keySelector: `s${i}`, privateKey })),
+  };
+}
+
 async function main(): Promise<void> {
   const [portArg, mode, kind, what] = process.argv.slice(2);
   if (portArg === "baseline") {
@@ -51,7 +79,9 @@ async function main(): Promise<void> {
   const result =
     mode === "raw"
       ? await smtp.sendRaw("sender@example.test", ["user@example.test"], source)
-      : await smtp.send("sender@example.test", ["user@example.test"], [], [], "200 MiB", source);
+      : mode === "send"
+        ? await smtp.send("sender@example.test", ["user@example.test"], [], [], "200 MiB", source)
+        : await smtp.sendMail(attachmentMail(mode!, what!, source));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   await smtp.close();
   clearInterval(sampler);

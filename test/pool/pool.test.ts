@@ -122,7 +122,7 @@ describe("createPool", () => {
       { ...mail(1), from: "not an address" },
       { ...mail(1), headers: { "X-A": "1\r\nX-B: 2" } },
       { ...mail(1), messageId: "no-brackets" },
-      { ...mail(1), html: "<p>hi</p>" },
+      { ...mail(1), attachments: [{ filename: "neither-content-nor-path.pdf" }] },
     ];
     for (const m of bad) {
       await assert.rejects(
