@@ -3,7 +3,6 @@ import { EventEmitter } from "node:events";
 import type { Job, Queue } from "bullmq";
 import type { Redis as RedisClient } from "ioredis";
 import { inputError, type RecipientRefusal, SMTPError } from "../errors.js";
-import { checkSendable } from "./deliver.js";
 import { JOB_NAME, type JobData, type JobProgress, type JobResult, jobOptions } from "./jobs.js";
 import { bullmq } from "./load-bullmq.js";
 import { producerConnection, type RedisTarget, whenReady, workerConnection } from "./redis.js";
@@ -113,7 +112,6 @@ class OutboxImpl extends EventEmitter implements Outbox {
     this.#checkOpen();
     const now = new Date();
     const jobs = items.map(({ mail, opts = {} }) => {
-      checkSendable(mail);
       if (opts.delay !== undefined && !(Number.isFinite(opts.delay) && opts.delay >= 0)) {
         throw inputError("delay must be a non-negative number of milliseconds");
       }

@@ -2,12 +2,13 @@
 // the outcome rules of API.md §7 — sent, retried, failed, throttled, partial — and the producer's rules.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { createOutbox, type Outbox, type OutboxEvent, type OutboxOptions } from "../../src/outbox/index.js";
 import { rejectsWith } from "../helpers/assertions.js";
 import { startScriptServer } from "../helpers/script-server.js";
-import { freePort, waitUntil } from "../helpers/servers/common.js";
+import { fixturePath, freePort, waitUntil } from "../helpers/servers/common.js";
 import { type RedisServer, redisUnavailableReason, startRedis } from "../helpers/servers/redis.js";
 import { type Relay, startRelay } from "./relay.js";
 
@@ -109,6 +110,30 @@ describe("outbox", { skip }, () => {
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(relay.accepted().filter((m) => m.messageId === first.messageId).length, 1);
     assert.equal((await o.status(id))?.state, "sent");
+  });
+
+  test("html and an attachment by path: stored as a path, read and sent by the worker", async () => {
+    relay.script = {};
+    const o = outbox();
+    const file = fixturePath("ca.pem");
+    const r = await o.enqueue(
+      mail(1, { html: "<p>Hello</p>", attachments: [{ path: file, filename: "ca.pem" }] }),
+    );
+    o.work({ concurrency: 1 });
+    const [got] = await waitUntil(
+      () => {
+        const m = relay.accepted().filter((x) => x.messageId === r.messageId);
+        return m.length > 0 ? m : undefined;
+      },
+      10_000,
+      "the message",
+    );
+    const raw = got!.raw.toString();
+    assert.match(raw, /multipart\/mixed/);
+    assert.match(raw, /multipart\/alternative/);
+    assert.match(raw, /filename="?ca\.pem"?/);
+    const base64 = readFileSync(file).toString("base64").slice(0, 60);
+    assert.ok(raw.replace(/\r\n/g, "").includes(base64), "the file's content, base64");
   });
 
   test("storage rules: up to 1 MiB in memory is stored; more, or a stream, is EINPUT at enqueue", async () => {
