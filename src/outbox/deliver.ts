@@ -23,6 +23,11 @@ export function toMailOptions(mail: ReadyMail): MailOptions {
   if (mail.headers !== undefined) out.headers = mail.headers;
   if (mail.envelope !== undefined) out.envelope = mail.envelope;
   if (mail.options !== undefined) out.options = mail.options;
+  if (mail.sender !== undefined) out.sender = mail.sender;
+  if (mail.inReplyTo !== undefined) out.inReplyTo = mail.inReplyTo;
+  if (mail.references !== undefined) out.references = mail.references;
+  if (mail.priority !== undefined) out.priority = mail.priority;
+  if (mail.listUnsubscribe !== undefined) out.listUnsubscribe = mail.listUnsubscribe;
   return out;
 }
 

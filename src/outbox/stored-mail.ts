@@ -38,7 +38,34 @@ export interface OutboxMail {
   date?: Date;
   envelope?: { from?: string; to?: string[] };
   options?: Pick<SendOptions, "dsn" | "requireTLS">;
+  sender?: string;
+  inReplyTo?: string;
+  references?: string | string[];
+  priority?: "high" | "normal" | "low";
+  listUnsubscribe?: { url?: string; mailto?: string; oneClick?: boolean };
 }
+
+/** MailOptions fields kept as they are (plain JSON). */
+const AS_IS = ["sender", "inReplyTo", "references", "priority", "listUnsubscribe"] as const;
+/** Every field the outbox stores; anything else is refused rather than silently dropped. */
+const KNOWN = new Set<string>([
+  "from",
+  "to",
+  "cc",
+  "bcc",
+  "replyTo",
+  "subject",
+  "text",
+  "html",
+  "content",
+  "attachments",
+  "headers",
+  "messageId",
+  "date",
+  "envelope",
+  "options",
+  ...AS_IS,
+]);
 
 /** Bytes as JSON can carry them. */
 type StoredBody = string | { base64: string };
@@ -66,6 +93,11 @@ export interface StoredMail {
   date: string;
   envelope?: { from?: string; to?: string[] };
   options?: Pick<SendOptions, "dsn" | "requireTLS">;
+  sender?: string;
+  inReplyTo?: string;
+  references?: string | string[];
+  priority?: "high" | "normal" | "low";
+  listUnsubscribe?: { url?: string; mailto?: string; oneClick?: boolean };
 }
 
 /** A message ready to send: bodies back as strings or bytes, Date back as a Date. */
@@ -113,6 +145,15 @@ function restore(body: StoredBody | undefined): string | Uint8Array | undefined 
  */
 export function storeMail(mail: OutboxMail, now: Date = new Date()): StoredMail {
   if (mail === null || typeof mail !== "object") throw inputError("the message must be an object");
+  for (const key of Object.keys(mail)) {
+    if (!KNOWN.has(key) && (mail as unknown as Record<string, unknown>)[key] !== undefined) {
+      throw inputError(
+        key === "dkim"
+          ? "dkim: the outbox does not store signing keys in Redis"
+          : `${key}: the outbox cannot store this field`,
+      );
+    }
+  }
   const sender = parseMailbox(mail.from);
   const to = asList(mail.to);
   const cc = asList(mail.cc);
@@ -174,6 +215,10 @@ export function storeMail(mail: OutboxMail, now: Date = new Date()): StoredMail 
   if (mail.headers !== undefined) stored.headers = { ...mail.headers };
   if (mail.envelope !== undefined) stored.envelope = { ...mail.envelope };
   if (mail.options !== undefined) stored.options = { ...mail.options };
+  for (const key of AS_IS) {
+    const value = mail[key];
+    if (value !== undefined) (stored as unknown as Record<string, unknown>)[key] = structuredClone(value);
+  }
   return stored;
 }
 

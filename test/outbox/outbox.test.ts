@@ -117,7 +117,12 @@ describe("outbox", { skip }, () => {
     const o = outbox();
     const file = fixturePath("ca.pem");
     const r = await o.enqueue(
-      mail(1, { html: "<p>Hello</p>", attachments: [{ path: file, filename: "ca.pem" }] }),
+      mail(1, {
+        html: "<p>Hello</p>",
+        attachments: [{ path: file, filename: "ca.pem" }],
+        priority: "high",
+        inReplyTo: "<earlier@example.com>",
+      }),
     );
     o.work({ concurrency: 1 });
     const [got] = await waitUntil(
@@ -132,6 +137,8 @@ describe("outbox", { skip }, () => {
     assert.match(raw, /multipart\/mixed/);
     assert.match(raw, /multipart\/alternative/);
     assert.match(raw, /filename="?ca\.pem"?/);
+    assert.match(raw, /^X-Priority: 1/m);
+    assert.match(raw, /^In-Reply-To: <earlier@example\.com>/m);
     const base64 = readFileSync(file).toString("base64").slice(0, 60);
     assert.ok(raw.replace(/\r\n/g, "").includes(base64), "the file's content, base64");
   });
@@ -150,6 +157,11 @@ describe("outbox", { skip }, () => {
     await rejectsWith(o.enqueue(mail(5, { to: [] })), "EINPUT");
     await rejectsWith(o.enqueue(mail(6, { to: ["a@b.example, c@d.example"] })), "EINPUT");
     await rejectsWith(o.enqueue(mail(7, { headers: { "X-Evil": "a\r\nBcc: x@y.example" } })), "EINPUT");
+    await rejectsWith(o.enqueue(mail(8, { icalEvent: { content: "BEGIN:VCALENDAR" } })), "EINPUT");
+    await rejectsWith(
+      o.enqueue(mail(9, { dkim: { domainName: "example.com", keySelector: "s", privateKey: "k" } })),
+      "EINPUT",
+    );
   });
 
   test("Redis unreachable: enqueue rejects within the deadline, nothing buffered", {
