@@ -22,6 +22,10 @@ import {
 
 import { nodemailerTransportBench, TRANSPORT_LABEL } from "./nodemailer-bench.mjs";
 
+// `npm run bench -- outbox`: the outbox benchmark (bench/outbox.mjs) instead of the client benchmark
+if (process.argv[2] === "outbox")
+  await import("./outbox.mjs").then(() => process.exit(process.exitCode ?? 0));
+
 const HERE = new URL("./", import.meta.url);
 const CLIENT = fileURLToPath(new URL("client.mjs", HERE));
 const RESULTS_DIR = fileURLToPath(new URL("results/", HERE));

@@ -243,6 +243,55 @@ export async function startSmtpSink() {
   throw lastError;
 }
 
+// ---- redis-server -------------------------------------------------------------------------------------------
+
+export const REDIS_SERVER = "/usr/bin/redis-server";
+
+/** A private redis-server on 127.0.0.1 (AOF on, appendfsync everysec, no RDB) in its own directory. */
+export async function startRedis() {
+  const dir = mkdtempSync(join(tmpdir(), "smtpkit-bench-redis-"));
+  dirs.add(dir);
+  const port = await freePort();
+  const args = [
+    "--port",
+    String(port),
+    "--bind",
+    LOOPBACK,
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "yes",
+  ];
+  const { child, log } = launch(REDIS_SERVER, [...args, "--appendfsync", "everysec", "--logfile", ""], dir);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const up = await new Promise((resolve) => {
+      const sock = netConnect({ host: LOOPBACK, port });
+      sock.once("connect", () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.once("error", () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline || child.exitCode !== null) {
+      await stopGroup(child);
+      removeDir(dir);
+      throw new Error(`redis-server did not start\n${log.text}`);
+    }
+    await sleep(50);
+  }
+  return {
+    url: `redis://${LOOPBACK}:${port}`,
+    stop: async () => {
+      await stopGroup(child);
+      removeDir(dir);
+    },
+  };
+}
+
 // ---- Postfix ------------------------------------------------------------------------------------------------
 
 function mkdirOwned(path, uid, gid, mode) {

@@ -24,6 +24,8 @@ const HELP = `smtpkit: an SMTP client
   smtpkit sendmail [-t] [-i] [-f FROM] [-F NAME] [--account NAME] [--config FILE] [recipient...]
                  the message on stdin, sendmail(8) style, msmtprc accounts, sysexits; also the mode
                  when started as "sendmail" (a symlink)
+  smtpkit outbox work --redis URL [--concurrency N] (the connection flags of send)
+                 a worker for the durable outbox (smtpkit/outbox); smtpkit outbox status ID --redis URL
   smtpkit demo   an embedded loopback SMTP server; one message through STARTTLS + AUTH; prints the
                  transcript and the message as the server received it (no network needed)
 
@@ -42,6 +44,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   probe: runProbe,
   demo: runDemo,
   sendmail: runSendmail,
+  outbox: async (argv) => (await import("./outbox.js")).runOutbox(argv), // loads bullmq only when used
 };
 
 /** Runs the CLI with `argv` (without node and the script); resolves with the exit status. */

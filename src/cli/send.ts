@@ -227,7 +227,7 @@ function flagError(flag: string | undefined, error: unknown): unknown {
 }
 
 /** `--password` (in any spelling parseArgs would take) is refused before anything else is looked at. */
-function refusePasswordFlag(argv: string[]): void {
+export function refusePasswordFlag(argv: string[]): void {
   for (const arg of argv) {
     if (arg === "--") return;
     if (
@@ -320,7 +320,7 @@ function tokenCommandOf(
   return { command: evaluated.value, source: `passwordeval (${use?.file}:${evaluated.line})` };
 }
 
-function mechanismOf(name: string | undefined): number | undefined {
+export function mechanismOf(name: string | undefined): number | undefined {
   if (name === undefined) return undefined;
   const type = AUTH_BY_NAME.get(name.toUpperCase());
   if (type === undefined) {
@@ -332,7 +332,7 @@ function mechanismOf(name: string | undefined): number | undefined {
   return type;
 }
 
-async function readPassword(values: Record<string, unknown>): Promise<string> {
+export async function readPassword(values: Record<string, unknown>): Promise<string> {
   const envName = typeof values["password-env"] === "string" ? values["password-env"] : undefined;
   const file = typeof values["password-file"] === "string" ? values["password-file"] : undefined;
   if (envName !== undefined && file !== undefined) {
