@@ -3,6 +3,7 @@
 // other subcommands never load bullmq.
 import { parseArgs } from "node:util";
 import { createOutbox, type OutboxEvent, type OutboxEventName } from "../outbox/index.js";
+import { ACCOUNT_FLAGS, ACCOUNT_HELP, applyAccount } from "./account.js";
 import {
   CliError,
   CONNECTION_FLAGS,
@@ -12,13 +13,21 @@ import {
   str,
   Transcript,
 } from "./common.js";
+import {
+  CREDENTIAL_FLAGS,
+  CREDENTIAL_HELP,
+  credentialFlags,
+  credentials,
+  NO_PASSWORD_FLAG,
+  refusePasswordFlag,
+} from "./credentials.js";
 import { EXIT } from "./exit-codes.js";
-import { mechanismOf, readPassword, refusePasswordFlag } from "./send.js";
 
 export const OUTBOX_HELP = `smtpkit outbox: a durable outbox on Redis (BullMQ)
 
   smtpkit outbox work   (--redis URL | --redis-env VAR) [--queue NAME] [--concurrency N] --host H [--port P] [--security MODE]
-                        [--user U [--password-env VAR | --password-file F]] [--auth MECH]
+                        [--user U [--password-env VAR | --password-file F | --password-command CMD | --oauth2-...]]
+                        [--auth MECH] [--account NAME] [--config FILE]
   smtpkit outbox status ID (--redis URL | --redis-env VAR) [--queue NAME]
 
   --redis URL            redis://host:port (rediss:// for TLS); a URL with a password is refused here
@@ -26,11 +35,14 @@ export const OUTBOX_HELP = `smtpkit outbox: a durable outbox on Redis (BullMQ)
   --queue NAME           the queue, one per relay (default smtpkit)
   --concurrency N        messages in flight in this worker (default 10)
 ${CONNECTION_HELP}
-  --user U, --password-env VAR, --password-file F, --auth MECH    as for smtpkit send
+${CREDENTIAL_HELP}
+${ACCOUNT_HELP}
 
 work runs until SIGTERM or SIGINT, then finishes the messages in flight and exits 0; with --verbose it
 prints one line per outcome (sent, retrying, failed, deliveryUnknown). status prints the message's state as
-JSON, or exits 1 when no message has that id (never enqueued, or finished more than 24 h ago).`;
+JSON, or exits 1 when no message has that id (never enqueued, or finished more than 24 h ago).
+
+${NO_PASSWORD_FLAG}`;
 
 const WORK_FLAGS = {
   ...CONNECTION_FLAGS,
@@ -38,10 +50,8 @@ const WORK_FLAGS = {
   "redis-env": { type: "string" },
   queue: { type: "string" },
   concurrency: { type: "string" },
-  user: { type: "string" },
-  "password-env": { type: "string" },
-  "password-file": { type: "string" },
-  auth: { type: "string" },
+  ...CREDENTIAL_FLAGS,
+  ...ACCOUNT_FLAGS,
 } as const;
 
 const EVENTS: OutboxEventName[] = ["sent", "retrying", "failed", "deliveryUnknown"];
@@ -71,26 +81,27 @@ async function work(argv: string[]): Promise<number> {
   if (!(Number.isInteger(concurrency) && concurrency > 0)) {
     throw new CliError(EXIT.USAGE, `--concurrency ${concurrencyText} is not a positive whole number`);
   }
-  const options = connectionOptions(values, process.stderr);
-  const user = str(values, "user");
-  const authType = mechanismOf(str(values, "auth"));
-  if (user === undefined && (values["password-env"] || values["password-file"] || authType !== undefined)) {
-    throw new CliError(EXIT.USAGE, "--password-env, --password-file and --auth need --user");
+  const account = applyAccount(values); // --account/--config fill the flags not given
+  if (account?.fingerprint !== undefined) {
+    throw new CliError(
+      EXIT.CONFIG,
+      `${account.file}: tls_fingerprint is not supported by outbox work (its pool verifies certificates by CA ` +
+        "and host name): remove it, or give the CA with tls_trust_file",
+    );
   }
-  const password = user === undefined ? undefined : await readPassword(values);
+  const options = connectionOptions(values, process.stderr);
+  const { user, authType } = credentialFlags(values);
   const verbose = values.verbose === true;
-  const transcript = new Transcript(undefined, [password]);
-  const outbox = createOutbox({
-    redis,
-    queue: str(values, "queue"),
-    relay: {
-      ...options,
-      auth:
-        user === undefined || password === undefined
-          ? undefined
-          : { username: user, password, type: authType },
-    },
-  });
+  const transcript = new Transcript(undefined);
+  const auth =
+    user === undefined
+      ? undefined
+      : await credentials(
+          values,
+          { username: user, type: authType, account, host: options.host },
+          transcript,
+        );
+  const outbox = createOutbox({ redis, queue: str(values, "queue"), relay: { ...options, auth } });
   if (verbose) {
     for (const name of EVENTS) {
       outbox.on(name, (event: OutboxEvent) => {

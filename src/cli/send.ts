@@ -1,22 +1,13 @@
 // `smtpkit send`: one message from the command line.
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import type { ConnectOptions } from "../api/connect.js";
 import { checkSendInput } from "../client/send.js";
-import { SMTP } from "../client/smtp.js";
 import { SMTPError } from "../errors.js";
 import { parseMailbox } from "../message/address.js";
 import type { Attachment, MailOptions } from "../mime/types.js";
 import type { Content, SendResult } from "../types.js";
+import { ACCOUNT_FLAGS, ACCOUNT_HELP, applyAccount } from "./account.js";
 import {
-  ACCOUNT_FLAGS,
-  ACCOUNT_HELP,
-  type AccountUse,
-  applyAccount,
-  passwordFromSources,
-} from "./account.js";
-import {
-  AUTH_BY_NAME,
   CliError,
   CONNECTION_FLAGS,
   CONNECTION_HELP,
@@ -32,9 +23,15 @@ import {
   Transcript,
   type Values,
 } from "./common.js";
+import {
+  CREDENTIAL_FLAGS,
+  CREDENTIAL_HELP,
+  credentialFlags,
+  credentials,
+  NO_PASSWORD_FLAG,
+  refusePasswordFlag,
+} from "./credentials.js";
 import { EXIT } from "./exit-codes.js";
-import { hasOAuth2Flags, OAUTH2_FLAGS, OAUTH2_HELP, oauth2FromFlags } from "./oauth2-flags.js";
-import { passwordFromCommand } from "./secrets.js";
 import { sendMailFor } from "./session.js";
 
 /** `smtpkit send --help`. */
@@ -51,15 +48,7 @@ export const SEND_HELP = `smtpkit send: send one message
                [--dkim-domain D --dkim-selector S --dkim-key FILE]
 
 ${CONNECTION_HELP}
-  --user U               authenticate as U (after TLS; never in clear)
-  --password-env VAR     the password is in environment variable VAR
-  --password-file F      the password is the first line of file F
-  --password-command CMD the password is the first line CMD prints (run by /bin/sh, as msmtp's
-                         passwordeval); with --auth xoauth2|oauthbearer it prints an access token, and it
-                         is run again when the server refuses the token
-                         (none of these: a prompt without echo when stdin is a terminal)
-${OAUTH2_HELP}
-  --auth MECH            ${[...AUTH_BY_NAME.keys()].join(" | ").toLowerCase()} (default: the strongest offered)
+${CREDENTIAL_HELP}
   --from A               sender, also the envelope sender (MAIL FROM)
   --to, --cc, --bcc      recipients; repeat for more (Bcc appears in no header)
   --subject S            the subject (may be empty: --subject "")
@@ -74,15 +63,11 @@ ${OAUTH2_HELP}
                          sign with DKIM (RSA or Ed25519 PEM key; relaxed/relaxed)
 ${ACCOUNT_HELP}
 
-There is no --password: a password in the argument list is visible to every user of the machine (ps).`;
+${NO_PASSWORD_FLAG}`;
 
 const SEND_FLAGS = {
   ...CONNECTION_FLAGS,
-  user: { type: "string" },
-  "password-env": { type: "string" },
-  "password-file": { type: "string" },
-  ...OAUTH2_FLAGS,
-  auth: { type: "string" },
+  ...CREDENTIAL_FLAGS,
   from: { type: "string" },
   to: { type: "string", multiple: true },
   cc: { type: "string", multiple: true },
@@ -117,23 +102,7 @@ export async function runSend(argv: string[]): Promise<number> {
     const options = connectionOptions(values, process.stderr);
     const mail = mailOf(values);
     const composed = composedMailOptions(values);
-    const user = str(values, "user");
-    const authType = mechanismOf(str(values, "auth"));
-    const secretSources = ["password-env", "password-file", "password-command"].filter(
-      (f) => values[f] !== undefined,
-    );
-    if (hasOAuth2Flags(values)) secretSources.push("--oauth2-*");
-    if (user === undefined && (secretSources.length > 0 || authType !== undefined)) {
-      throw new CliError(
-        EXIT.USAGE,
-        "--password-env, --password-file, --password-command, --oauth2-* and --auth need --user",
-      );
-    }
-    if (secretSources.length > 1)
-      throw new CliError(
-        EXIT.USAGE,
-        "give one of --password-env, --password-file, --password-command or --oauth2-*",
-      );
+    const { user, authType } = credentialFlags(values);
     if (str(values, "body") !== undefined && str(values, "body-file") !== undefined) {
       throw new CliError(EXIT.USAGE, "give --body or --body-file, not both");
     }
@@ -224,182 +193,6 @@ function flagError(flag: string | undefined, error: unknown): unknown {
     .replace(/^(From|To|Cc): /, (_, field: string) => `--${field.toLowerCase()}: `)
     .replace(/\bthe value of header Subject\b/, "--subject");
   return new CliError(EXIT.USAGE, flag === undefined ? message : `${flag}: ${message}`);
-}
-
-/** `--password` (in any spelling parseArgs would take) is refused before anything else is looked at. */
-export function refusePasswordFlag(argv: string[]): void {
-  for (const arg of argv) {
-    if (arg === "--") return;
-    if (
-      arg === "--password" ||
-      arg.startsWith("--password=") ||
-      arg === "--pass" ||
-      arg.startsWith("--pass=")
-    ) {
-      throw new CliError(
-        EXIT.USAGE,
-        "--password is refused: a password in the argument list is visible to every user of this machine " +
-          "(ps, /proc/PID/cmdline) and stays in shell history; use --password-env VAR or --password-file FILE, " +
-          "or leave both out to be prompted",
-      );
-    }
-  }
-}
-
-/** Who authenticates, and where the secret may come from besides the flags. */
-interface Login {
-  username: string;
-  type: number | undefined;
-  account: AccountUse | undefined;
-  host: string;
-}
-
-/**
- * The credentials the flags (or the account) describe; every secret is also given to the transcript to
- * scrub. With --auth xoauth2|oauthbearer a password command (--password-command, or the account's
- * passwordeval) prints an access token, and is run again when the server refuses one.
- */
-async function credentials(
-  values: Record<string, unknown>,
-  { username, type, account, host }: Login,
-  transcript: Transcript,
-): Promise<ConnectOptions["auth"]> {
-  const tokenMechanism = type === SMTP.AUTH_XOAUTH2 || type === SMTP.AUTH_OAUTHBEARER;
-  if (hasOAuth2Flags(values as Parameters<typeof hasOAuth2Flags>[0])) {
-    if (type !== undefined && !tokenMechanism)
-      throw new CliError(
-        EXIT.USAGE,
-        "--oauth2-* sends a token: use --auth xoauth2 or oauthbearer, or leave --auth out",
-      );
-    const oauth2 = oauth2FromFlags(values as Parameters<typeof oauth2FromFlags>[0], () =>
-      process.stderr.write(
-        "smtpkit: the token endpoint rotated the refresh token; the one you gave may stop working " +
-          "(the new one is not printed: sign in again when it does)\n",
-      ),
-    );
-    transcript.addSecret(oauth2.clientSecret);
-    transcript.addSecret(oauth2.refreshToken);
-    const onToken = oauth2.onToken;
-    oauth2.onToken = (token) => {
-      transcript.addSecret(token.accessToken);
-      transcript.addSecret(token.refreshToken);
-      onToken?.(token);
-    };
-    return { username, type, oauth2 };
-  }
-  const tokenCommand = tokenMechanism ? tokenCommandOf(values, account) : undefined;
-  if (tokenCommand !== undefined) {
-    // called when a token is needed, and again when the server refuses one (the command may refresh it)
-    const accessToken = async (): Promise<string> => {
-      const token = await passwordFromCommand(tokenCommand.command, tokenCommand.source);
-      transcript.addSecret(token);
-      return token;
-    };
-    return { username, type, accessToken };
-  }
-  const password =
-    (await passwordFromSources(
-      values as Parameters<typeof passwordFromSources>[0],
-      account,
-      username,
-      host,
-    )) ?? (await readPassword(values));
-  transcript.addSecret(password);
-  return { username, password, type };
-}
-
-/** The command that prints an access token: --password-command, else the account's passwordeval. */
-function tokenCommandOf(
-  values: Record<string, unknown>,
-  use: AccountUse | undefined,
-): { command: string; source: string } | undefined {
-  const flag = values["password-command"];
-  if (typeof flag === "string") return { command: flag, source: "--password-command" };
-  const evaluated = use?.account.settings.passwordeval;
-  if (evaluated === undefined || use?.account.settings.password !== undefined) return undefined;
-  return { command: evaluated.value, source: `passwordeval (${use?.file}:${evaluated.line})` };
-}
-
-export function mechanismOf(name: string | undefined): number | undefined {
-  if (name === undefined) return undefined;
-  const type = AUTH_BY_NAME.get(name.toUpperCase());
-  if (type === undefined) {
-    throw new CliError(
-      EXIT.USAGE,
-      `--auth ${name}: unknown mechanism (${[...AUTH_BY_NAME.keys()].join(", ")})`,
-    );
-  }
-  return type;
-}
-
-export async function readPassword(values: Record<string, unknown>): Promise<string> {
-  const envName = typeof values["password-env"] === "string" ? values["password-env"] : undefined;
-  const file = typeof values["password-file"] === "string" ? values["password-file"] : undefined;
-  if (envName !== undefined && file !== undefined) {
-    throw new CliError(EXIT.USAGE, "give --password-env or --password-file, not both");
-  }
-  if (envName !== undefined) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(envName)) {
-      // probably the password itself: never echo it
-      throw new CliError(
-        EXIT.USAGE,
-        "--password-env takes the name of an environment variable, and the value given is not an environment " +
-          "variable name (it is not shown, in case it is the password)",
-      );
-    }
-    const value = process.env[envName];
-    if (value === undefined || value === "") {
-      throw new CliError(EXIT.CONFIG, `--password-env ${envName}: the environment variable is not set`);
-    }
-    return value;
-  }
-  if (file !== undefined) {
-    // the first line: files written with `echo` end in a newline that is not part of the password
-    const text = readInputFile(file, "--password-file").toString("utf8");
-    return text.split(/\r?\n/, 1)[0] ?? "";
-  }
-  if (!process.stdin.isTTY) {
-    throw new CliError(
-      EXIT.USAGE,
-      "--user needs a password: use --password-env VAR or --password-file FILE (stdin is not a terminal to prompt on)",
-    );
-  }
-  return promptHidden("Password: ");
-}
-
-/** Reads a line from the terminal without echoing it. */
-function promptHidden(prompt: string): Promise<string> {
-  const stdin = process.stdin;
-  process.stderr.write(prompt);
-  stdin.setRawMode(true);
-  stdin.setEncoding("utf8");
-  stdin.resume();
-  return new Promise((resolve, reject) => {
-    let chars: string[] = [];
-    const done = (): void => {
-      stdin.off("data", onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-      process.stderr.write("\n");
-    };
-    const onData = (chunk: string): void => {
-      for (const ch of chunk) {
-        if (ch === "\r" || ch === "\n" || ch === "\u0004") {
-          done();
-          resolve(chars.join(""));
-          return;
-        }
-        if (ch === "\u0003") {
-          done();
-          reject(new CliError(130, "cancelled")); // 128 + SIGINT, as a shell reports Ctrl-C
-          return;
-        }
-        if (ch === "\u007f" || ch === "\b") chars = chars.slice(0, -1);
-        else chars.push(ch);
-      }
-    };
-    stdin.on("data", onData);
-  });
 }
 
 /** The body: --body, --body-file (streamed; checked readable before connecting) or all of stdin. */

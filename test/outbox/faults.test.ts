@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { SMTPError } from "../../src/index.js";
 import { createOutbox, type Enqueued, type Outbox } from "../../src/outbox/index.js";
+import { workDir, writeConfig } from "../cli/sendmail-helpers.js";
 import { BIN, oneLine, smtpkit } from "../helpers/cli-runner.js";
 import { sleep, waitUntil } from "../helpers/servers/common.js";
 import { type RedisServer, redisUnavailableReason, startRedis } from "../helpers/servers/redis.js";
@@ -191,9 +192,19 @@ describe("outbox faults", { skip }, () => {
     );
   });
 
-  test("SIGTERM under load (smtpkit outbox work): in-flight messages finish, 0 duplicates, 0 lost", {
+  test("SIGTERM under load (smtpkit outbox work, relay from an msmtprc account): in-flight messages finish, 0 duplicates, 0 lost", {
     timeout: 60_000,
-  }, async () => {
+  }, async (t) => {
+    // the relay comes from an account, as `smtpkit send --account` takes it (no --host on the command line)
+    const work = workDir("smtpkit-outbox-account-");
+    t.after(() => work.remove());
+    const config = writeConfig(work.dir, "config", [
+      "account relay",
+      "host 127.0.0.1",
+      `port ${relay.port}`,
+      "tls off",
+      "from outbox@example.test",
+    ]);
     const queue = `term-${randomUUID()}`;
     const producer = outbox(queue);
     const total = 300;
@@ -212,12 +223,10 @@ describe("outbox faults", { skip }, () => {
         queue,
         "--concurrency",
         "8",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        String(relay.port),
-        "--security",
-        "none",
+        "--config",
+        config,
+        "--account",
+        "relay",
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );

@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { workDir, writeConfig } from "../cli/sendmail-helpers.js";
 import { BIN, oneLine, smtpkit } from "../helpers/cli-runner.js";
 
 const ROOT = join(BIN, "..", "..", "..");
@@ -62,6 +63,30 @@ describe("smtpkit/outbox entry point", () => {
     const status = await smtpkit(["outbox", "status", "x", "--redis-env", "SMTPKIT_TEST_UNSET_VARIABLE"]);
     assert.equal(status.code, 78);
     assert.match(oneLine(status), /SMTPKIT_TEST_UNSET_VARIABLE/);
+  });
+
+  it("smtpkit outbox work refuses an account with tls_fingerprint (its pool cannot pin), naming the file", async (t) => {
+    const work = workDir("smtpkit-outbox-pin-");
+    t.after(() => work.remove());
+    const config = writeConfig(work.dir, "config", [
+      "account pinned",
+      "host 127.0.0.1",
+      "port 1",
+      `tls_fingerprint ${"AB:".repeat(31)}AB`,
+    ]);
+    const run = await smtpkit([
+      "outbox",
+      "work",
+      "--redis",
+      "redis://127.0.0.1:1",
+      "--config",
+      config,
+      "--account",
+      "pinned",
+    ]);
+    assert.equal(run.code, 78, run.stderr);
+    assert.match(oneLine(run), /tls_fingerprint is not supported by outbox work/);
+    assert.ok(oneLine(run).includes(config));
   });
 
   describe("installed without bullmq", () => {
