@@ -18,6 +18,7 @@
 import { readFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
 import { Readable } from "node:stream";
+import { oneKiBMessage } from "./lib/message.mjs";
 
 const CLIENT = process.argv[2];
 const FROM = "sender@client.bench.test";
@@ -52,29 +53,7 @@ function send(message) {
   return new Promise((resolve) => process.send(message, () => resolve()));
 }
 
-/** A complete 1 KiB message (CRLF line ends), the same bytes for every send and both clients. */
-function oneKiB() {
-  const head = [
-    `From: Bench Sender <${FROM}>`,
-    "To: <rcpt1@bench.test>",
-    "Subject: smtpkit benchmark message",
-    "Date: Thu, 05 Nov 2026 12:00:00 +0000",
-    "Message-ID: <bench.1@client.bench.test>",
-    "MIME-Version: 1.0",
-    "Content-Type: text/plain; charset=us-ascii",
-    "",
-    "",
-  ].join("\r\n");
-  const line = "The quick brown fox jumps over the lazy dog, again and again and again.\r\n";
-  let body = "";
-  while (Buffer.byteLength(head + body + line) <= 1024) body += line;
-  const fill = 1024 - Buffer.byteLength(head + body) - 2;
-  body += `${"x".repeat(Math.max(0, fill))}\r\n`;
-  const buf = Buffer.from(head + body, "ascii");
-  if (buf.length !== 1024) throw new Error(`1 KiB message is ${buf.length} octets`);
-  return buf;
-}
-const ONE_KIB = oneKiB();
+const ONE_KIB = oneKiBMessage(FROM);
 
 /**
  * 50 MiB: a header block, then 78-octet lines (76 characters + CRLF), every other one starting with ".", as a

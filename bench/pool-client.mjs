@@ -9,6 +9,8 @@
 //   child  → {type:"result", …}    after closing
 // "pool" and "nodemailer-pool" get every message of a phase submitted at once (that is what a pool is for);
 // "nodemailer-x4" is four SMTPConnections, each sending its share one message at a time.
+import { oneKiBMessage } from "./lib/message.mjs";
+
 const CLIENT = process.argv[2];
 const FROM = "sender@client.bench.test";
 const TO = ["rcpt1@bench.test"];
@@ -32,26 +34,7 @@ async function next(type) {
 }
 const send = (message) => new Promise((resolve) => process.send(message, () => resolve()));
 
-/** The same complete 1 KiB message (CRLF) as bench/client.mjs uses. */
-function oneKiB() {
-  const head = [
-    `From: Bench Sender <${FROM}>`,
-    "To: <rcpt1@bench.test>",
-    "Subject: smtpkit benchmark message",
-    "Date: Thu, 05 Nov 2026 12:00:00 +0000",
-    "Message-ID: <bench.1@client.bench.test>",
-    "MIME-Version: 1.0",
-    "Content-Type: text/plain; charset=us-ascii",
-    "",
-    "",
-  ].join("\r\n");
-  const line = "The quick brown fox jumps over the lazy dog, again and again and again.\r\n";
-  let body = "";
-  while (Buffer.byteLength(head + body + line) <= 1024) body += line;
-  body += `${"x".repeat(Math.max(0, 1024 - Buffer.byteLength(head + body) - 2))}\r\n`;
-  return Buffer.from(head + body, "ascii");
-}
-const ONE_KIB = oneKiB();
+const ONE_KIB = oneKiBMessage(FROM);
 
 async function poolClient(spec) {
   const { createPool } = await import("../dist/index.js");
