@@ -111,7 +111,10 @@ describe("hostile servers and failing sources", () => {
               { expect: /^RCPT/, reply: "250 ok\r\n" },
               { expect: "DATA", reply: "354 go\r\n" },
             ]
-          : [];
+          : [
+              { expect: /^MAIL/ }, // a stream's envelope is settled before its chunks
+              { expect: /^RCPT/, reply: "250 ok\r\n250 ok\r\n" },
+            ];
       const { smtp, socket } = await session(
         mode === "DATA" ? "250 test.example\r\n" : CHUNKING,
         [...steps, { wait: 5000 }],
@@ -143,7 +146,11 @@ describe("hostile servers and failing sources", () => {
   });
 
   it("BDAT with pipelining: a content stream that errors: EMESSAGE, nothing unhandled", async () => {
-    const { smtp, socket } = await session(CHUNKING, [{ wait: 500 }]);
+    const { smtp, socket } = await session(CHUNKING, [
+      { expect: /^MAIL/ }, // a stream's envelope is settled before its chunks
+      { expect: /^RCPT/, reply: "250 ok\r\n250 ok\r\n" },
+      { wait: 500 },
+    ]);
     async function* failing(): AsyncGenerator<Uint8Array> {
       yield Buffer.alloc(300 * 1024, 0x61); // large enough to be framed before the failure
       yield Buffer.alloc(300 * 1024, 0x62);
