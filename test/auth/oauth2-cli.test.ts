@@ -76,19 +76,9 @@ describe("CLI with OAuth 2.0", () => {
     endpoint.setDelay(700); // the CLI is waiting for its token while the argument lists are read
     let argLists = "";
     try {
-      const running = smtpkit(
-        sendArgs(
-          "--oauth2-token-url",
-          endpoint.url,
-          "--oauth2-client-id",
-          CLIENT_ID,
-          "--oauth2-client-secret-env",
-          "MY_CLIENT_SECRET",
-          "--oauth2-refresh-token-env",
-          "MY_REFRESH_TOKEN",
-        ),
-        { env: { MY_CLIENT_SECRET: CLIENT_SECRET, MY_REFRESH_TOKEN: refreshToken } },
-      );
+      const running = smtpkit(sendArgs(...refreshTokenFlags(endpoint.url)), {
+        env: { MY_CLIENT_SECRET: CLIENT_SECRET, MY_REFRESH_TOKEN: refreshToken },
+      });
       await new Promise((r) => setTimeout(r, 400));
       argLists = everyArgumentList();
       const run = await running;
@@ -108,21 +98,9 @@ describe("CLI with OAuth 2.0", () => {
 
   it("--oauth2-* with a refresh token the endpoint refuses: exit 28 naming invalid_grant, no secret", async () => {
     const refreshToken = "rt.this-one-was-revoked-0123456789";
-    const run = await smtpkit(
-      sendArgs(
-        "--auth",
-        "xoauth2",
-        "--oauth2-token-url",
-        endpoint.url,
-        "--oauth2-client-id",
-        CLIENT_ID,
-        "--oauth2-client-secret-env",
-        "MY_CLIENT_SECRET",
-        "--oauth2-refresh-token-env",
-        "MY_REFRESH_TOKEN",
-      ),
-      { env: { MY_CLIENT_SECRET: CLIENT_SECRET, MY_REFRESH_TOKEN: refreshToken } },
-    );
+    const run = await smtpkit(sendArgs("--auth", "xoauth2", ...refreshTokenFlags(endpoint.url)), {
+      env: { MY_CLIENT_SECRET: CLIENT_SECRET, MY_REFRESH_TOKEN: refreshToken },
+    });
     assert.equal(run.code, 28, run.stderr);
     assert.match(run.stderr, /invalid_grant/);
     assert.doesNotMatch(run.stderr, /C: AUTH/);
@@ -224,6 +202,20 @@ console.log("second line, ignored");
     assert.match(silent.stderr, /printed nothing/);
   });
 });
+
+/** The flags of the refresh_token grant against the test endpoint; the secrets come from MY_* variables. */
+function refreshTokenFlags(tokenUrl: string): string[] {
+  return [
+    "--oauth2-token-url",
+    tokenUrl,
+    "--oauth2-client-id",
+    CLIENT_ID,
+    "--oauth2-client-secret-env",
+    "MY_CLIENT_SECRET",
+    "--oauth2-refresh-token-env",
+    "MY_REFRESH_TOKEN",
+  ];
+}
 
 async function fetchToken(url: string, refreshToken: string): Promise<string> {
   const res = await fetch(url, {

@@ -5,6 +5,19 @@ import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BIN, type Run } from "../helpers/cli-runner.js";
+import { type PostfixServer, startPostfix } from "../helpers/servers/postfix.js";
+
+/**
+ * The Postfix harness with AUTH for `users` and a submission port, keeping Bcc headers: Postfix drops them
+ * itself by default (message_drop_headers), which would hide a Bcc that smtpkit failed to remove.
+ */
+export function startPostfixKeepingBcc(users: Record<string, string>): Promise<PostfixServer> {
+  return startPostfix({
+    auth: { users },
+    submission: true,
+    mainCf: { message_drop_headers: "content-length, return-path" },
+  });
+}
 
 /** A temporary directory (removed by `remove`), with a `sendmail` symlink to the built CLI. */
 export function workDir(prefix: string): { dir: string; sendmail: string; remove(): void } {

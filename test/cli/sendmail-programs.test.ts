@@ -7,9 +7,16 @@ import { join } from "node:path";
 import { before, beforeEach, describe, it } from "node:test";
 import { simpleParser } from "mailparser";
 import { BIN, CA_FILE } from "../helpers/cli-runner.js";
-import { type PostfixServer, postfixUnavailableReason, startPostfix } from "../helpers/servers/postfix.js";
+import { type PostfixServer, postfixUnavailableReason } from "../helpers/servers/postfix.js";
 import { testServers } from "../helpers/test-servers.js";
-import { header, headerLines, runProgram, workDir, writeConfig } from "./sendmail-helpers.js";
+import {
+  header,
+  headerLines,
+  runProgram,
+  startPostfixKeepingBcc,
+  workDir,
+  writeConfig,
+} from "./sendmail-helpers.js";
 
 const PASSWORD = "git-Sends-Pa55word";
 const { defer } = testServers();
@@ -26,12 +33,7 @@ describe("programs that call sendmail", { skip: NO_POSTFIX ?? false }, () => {
   /** A HOME with the config at ~/.config/smtpkit/config (mail(1) passes no options). */
   let home: string;
   before(async () => {
-    postfix = await startPostfix({
-      auth: { users: { alice: PASSWORD } },
-      submission: true,
-      // Postfix drops Bcc headers itself by default; keep them, so a Bcc smtpkit failed to remove shows
-      mainCf: { message_drop_headers: "content-length, return-path" },
-    });
+    postfix = await startPostfixKeepingBcc({ alice: PASSWORD });
     defer(() => postfix.stop());
     work = workDir("smtpkit-programs-");
     defer(() => work.remove());

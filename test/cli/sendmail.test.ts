@@ -12,9 +12,16 @@ import { sysexitFor } from "../../src/cli/sysexits.js";
 import { SMTPError } from "../../src/errors.js";
 import { CA_FILE, smtpkit } from "../helpers/cli-runner.js";
 import { fixturePath, freePort } from "../helpers/servers/common.js";
-import { type PostfixServer, postfixUnavailableReason, startPostfix } from "../helpers/servers/postfix.js";
+import { type PostfixServer, postfixUnavailableReason } from "../helpers/servers/postfix.js";
 import { testServers } from "../helpers/test-servers.js";
-import { header, headerLines, runProgram, workDir, writeConfig } from "./sendmail-helpers.js";
+import {
+  header,
+  headerLines,
+  runProgram,
+  startPostfixKeepingBcc,
+  workDir,
+  writeConfig,
+} from "./sendmail-helpers.js";
 
 const PASSWORD = "s3cret-Sendmail-Pa55";
 const USERS = { alice: PASSWORD, "joe.smith": PASSWORD };
@@ -135,12 +142,7 @@ describe("sendmail mode against Postfix + Dovecot", { skip: NO_POSTFIX ?? false 
   /** The submission port: STARTTLS, AUTH as alice with passwordeval. */
   let submission: string;
   before(async () => {
-    postfix = await startPostfix({
-      auth: { users: USERS },
-      submission: true,
-      // Postfix drops Bcc headers itself by default; keep them, so a Bcc smtpkit failed to remove shows
-      mainCf: { message_drop_headers: "content-length, return-path" },
-    });
+    postfix = await startPostfixKeepingBcc(USERS);
     defer(() => postfix.stop());
     work = workDir("smtpkit-sendmail-");
     defer(() => work.remove());
