@@ -1,27 +1,32 @@
-import { atStage, type RecipientRefusal, replyError, SMTPError } from "../errors.js";
+import { atStage, type RecipientRefusal, replyError, type SMTPError, type SMTPStage } from "../errors.js";
 import * as commands from "../protocol/commands.js";
 import { isPositive } from "../protocol/reply.js";
+import type { ReplyBatch } from "../transport/connection.js";
 import type { Reply } from "../types.js";
 import type { Session, TransactionResult } from "./session.js";
 
 // How a transaction's replies become its outcome: accepted and rejected recipients, the final reply,
 // the errors for refusals, and the RSET that keeps the session usable after a refusal before the data ends.
 
-/** Registers the waiter(s) for the end of data: one, or one per accepted recipient with LMTP (RFC 2033 §4.2). */
-export function expectFinal(session: Session, acceptedCount: number, stage: "END" = "END"): Promise<Reply>[] {
+const END_ONLY: readonly SMTPStage[] = ["END"];
+
+/** Registers the waiter for the end of data: one reply, or one per accepted recipient with LMTP (RFC 2033 §4.2). */
+export function expectFinal(session: Session, acceptedCount: number): Promise<ReplyBatch> {
   const { connection, timeouts } = session;
-  if (!session.lmtp) return [connection.expect(stage, timeouts.data)];
-  return Array.from({ length: acceptedCount }, () => connection.expect(stage, timeouts.data));
+  const stages = session.lmtp ? Array.from({ length: acceptedCount }, () => "END" as const) : END_ONLY;
+  return connection.expectReplies(stages, timeouts.data);
 }
 
-export async function finish(
+/** The transaction's outcome from the replies to its end of data (see expectFinal). */
+export function finish(
   session: Session,
-  finals: Promise<Reply>[],
+  finals: ReplyBatch,
   accepted: string[],
   rejected: RecipientRefusal[],
-): Promise<TransactionResult> {
+): TransactionResult {
   if (!session.lmtp) {
-    const reply = await finals[0]!;
+    const reply = finals.replies[0];
+    if (reply === undefined) throw finals.failure!;
     if (isPositive(reply)) return { accepted, rejected, reply };
     session.connection.failIfClosing(reply, "END");
     // No RSET: the reply to the end of data ends the transaction either way (RFC 5321 §4.1.1.4), and the
@@ -34,13 +39,10 @@ export async function finish(
   const lmtpRejected = [...rejected];
   let positive: Reply | undefined;
   let first: Reply | undefined;
-  for (const [i, final] of finals.entries()) {
-    const recipient = accepted[i]!;
-    let reply: Reply;
-    try {
-      reply = await final;
-    } catch (error) {
-      if (!(error instanceof SMTPError)) throw error;
+  for (const [i, recipient] of accepted.entries()) {
+    const reply = finals.replies[i];
+    if (reply === undefined) {
+      const error = finals.failure!;
       error.accepted = lmtpAccepted;
       error.rejected = lmtpRejected;
       error.unknown = accepted.slice(i);
@@ -73,41 +75,35 @@ export async function finish(
  *   error is stage END with deliveryUnknown; otherwise it is the stage whose reply was missing;
  * - otherwise the sender's reply and the recipients sorted; the caller handles a refused envelope.
  */
-export async function settleEnvelope(
+export function settleEnvelope(
   session: Session,
   recipients: string[],
-  mail: Promise<Reply>,
-  rcpts: Promise<Reply>[],
+  envelope: ReplyBatch,
   endWritten: boolean,
-): Promise<{ mailReply: Reply; accepted: string[]; rejected: RecipientRefusal[] }> {
+): { mailReply: Reply; accepted: string[]; rejected: RecipientRefusal[] } {
   const { connection } = session;
-  let lost: SMTPError | undefined;
-  let mailReply: Reply | undefined;
-  const rcptReplies: Reply[] = [];
-  try {
-    mailReply = await mail;
-    for (const reply of rcpts) rcptReplies.push(await reply);
-  } catch (error) {
-    if (!(error instanceof SMTPError)) throw error;
-    lost = error;
-  }
+  // the batch may go on past the envelope (DATA's reply): only MAIL's and the RCPTs' count here
+  const { replies } = envelope;
+  const lost = replies.length < 1 + recipients.length ? envelope.failure : undefined;
+  const mailReply = replies[0];
   if (mailReply !== undefined) connection.failIfClosing(mailReply, "MAIL");
-  const { accepted, rejected } = sortRecipients(recipients, rcptReplies);
+  const { accepted, rejected } = sortRecipients(recipients, replies, 1);
   for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
   if (lost === undefined) return { mailReply: mailReply!, accepted, rejected };
   if (mailReply !== undefined && !isPositive(mailReply)) throw envelopeRefused(mailReply, rejected);
   throw endWritten ? atStage(lost, "END") : lost;
 }
 
-export function sortRecipients(recipients: string[], replies: Reply[]) {
+/** Recipients sorted by their replies (`replies[offset + i]` answers `recipients[i]`; a missing one: neither). */
+export function sortRecipients(recipients: string[], replies: readonly Reply[], offset = 0) {
   const accepted: string[] = [];
   const rejected: RecipientRefusal[] = [];
-  recipients.forEach((recipient, i) => {
-    const reply = replies[i];
-    if (reply === undefined) return;
-    if (isPositive(reply)) accepted.push(recipient);
-    else rejected.push({ recipient, reply });
-  });
+  for (let i = 0; i < recipients.length; i++) {
+    const reply = replies[offset + i];
+    if (reply === undefined) break;
+    if (isPositive(reply)) accepted.push(recipients[i]!);
+    else rejected.push({ recipient: recipients[i]!, reply });
+  }
   return { accepted, rejected };
 }
 

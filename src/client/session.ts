@@ -1,6 +1,6 @@
 import type { RecipientRefusal } from "../errors.js";
 import type { Capabilities } from "../protocol/capabilities.js";
-import type { Connection } from "../transport/connection.js";
+import type { Connection, ReplyBatch } from "../transport/connection.js";
 import type { Reply, SendOptions } from "../types.js";
 
 // The types a transaction shares with the modules that run its parts (outcome, parameters, BDAT).
@@ -54,6 +54,9 @@ export interface PreparedTransaction {
   envelope: Envelope;
   message: OutgoingMessage;
   options: EnvelopeOptions;
-  /** Set when the envelope (MAIL, RCPT..., DATA) already went out with the previous message's end of data. */
-  early?: { mail: Promise<Reply>; rcpts: Promise<Reply>[]; data: Promise<Reply> } | undefined;
+  /**
+   * Set when the envelope (MAIL, RCPT..., DATA) already went out, with the previous message's end of data:
+   * the waiter for its replies, in that order.
+   */
+  early?: Promise<ReplyBatch> | undefined;
 }

@@ -58,7 +58,9 @@ export class SMTP {
   /** The reply that explains a `false` whose session then sent more (the QUIT after a declined greeting). */
   #explanation: Reply | undefined;
   /** Calls waiting their turn; the running one stays at index 0 until it ends. */
-  readonly #operations: { run(): Promise<void>; plan: SendPlan | undefined }[] = [];
+  readonly #operations: Operation[] = [];
+  /** The session of the last transaction, reused while the connection, capabilities and TLS state hold. */
+  #lastSession: Session | undefined;
 
   constructor(options: SMTPOptions = {}) {
     if (options.clientName !== undefined && !isValidClientName(options.clientName)) {
@@ -299,25 +301,35 @@ export class SMTP {
   /** Runs calls one at a time, in the order they were made. */
   #serial<T>(step: () => Promise<T>, plan?: SendPlan): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#operations.push({
-        plan,
-        run: async () => {
-          try {
-            resolve(await step());
-          } catch (error) {
-            reject(error);
-          }
-        },
-      });
-      if (this.#operations.length === 1) void this.#drain();
+      this.#operations.push({ step, resolve, reject, plan } as Operation);
+      if (this.#operations.length === 1) this.#start();
     });
   }
 
-  async #drain(): Promise<void> {
-    while (this.#operations.length > 0) {
-      await this.#operations[0]!.run();
-      this.#operations.shift();
+  /** Starts the call at the head of the queue; when it ends, the next one. */
+  #start(): void {
+    const operation = this.#operations[0]!;
+    let running: Promise<unknown>;
+    try {
+      running = operation.step();
+    } catch (error) {
+      running = Promise.reject(error);
     }
+    running.then(
+      (value) => {
+        operation.resolve(value);
+        this.#next();
+      },
+      (error: unknown) => {
+        operation.reject(error);
+        this.#next();
+      },
+    );
+  }
+
+  #next(): void {
+    this.#operations.shift();
+    if (this.#operations.length > 0) this.#start();
   }
 
   /** The send queued right behind the running call, prepared; undefined when the next call is not a send. */
@@ -333,6 +345,15 @@ export class SMTP {
 
   #session(stage: SMTPStage): Session {
     const connection = this.#ready(stage);
+    const last = this.#lastSession;
+    if (
+      last !== undefined &&
+      last.connection === connection &&
+      last.capabilities === this.#capabilities &&
+      last.secure === this.secure
+    ) {
+      return last;
+    }
     const session: Session = {
       connection,
       capabilities: this.#capabilities,
@@ -342,6 +363,7 @@ export class SMTP {
       clientName: this.#clientName ?? "localhost",
     };
     session.nextQueued = () => this.#nextQueued(session);
+    this.#lastSession = session;
     return session;
   }
 
@@ -436,6 +458,15 @@ export class SMTP {
     if (helo.code < 500) throw replyError("ECONNECTION", stage, "the server refused HELO", helo);
     return false;
   }
+}
+
+/** A call waiting its turn (or running, at the head of the queue). */
+interface Operation {
+  step(): Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  /** The send it runs, so the running send can prepare it early (pipelining). */
+  plan: SendPlan | undefined;
 }
 
 function definedOnly<T extends object>(value: T): Partial<T> {

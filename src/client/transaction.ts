@@ -1,8 +1,16 @@
-import { atStage, inputError, type RecipientRefusal, replyError, SMTPError } from "../errors.js";
+import {
+  atStage,
+  inputError,
+  type RecipientRefusal,
+  replyError,
+  SMTPError,
+  type SMTPStage,
+} from "../errors.js";
 import * as commands from "../protocol/commands.js";
 import { DotStuffer } from "../protocol/dot-stuff.js";
 import { isPositive } from "../protocol/reply.js";
-import { type DataEncoder, writeData } from "../transport/data-writer.js";
+import type { ReplyBatch } from "../transport/connection.js";
+import { type DataEncoder, type DataOutput, writeData } from "../transport/data-writer.js";
 import type { Reply } from "../types.js";
 import { BdatFramer } from "./bdat.js";
 import {
@@ -41,19 +49,22 @@ async function sendData(
   pipelining: boolean,
 ): Promise<TransactionResult> {
   const { connection } = session;
-  let dataReply: Promise<Reply> | undefined;
   let outcome: EnvelopeOutcome;
+  // with PIPELINING, DATA's reply comes in the envelope's batch (undefined if the connection was lost first)
+  let dataReply: Reply | undefined;
+  let dataFailure: SMTPError | undefined;
   if (pipelining) {
     if (tx.early === undefined) connection.writeCommands(launchEnvelope(session, tx));
-    const early = tx.early!;
-    dataReply = early.data;
-    outcome = await settleEnvelope(session, tx.envelope.recipients, early.mail, early.rcpts, false);
+    const batch = await tx.early!;
+    outcome = settleEnvelope(session, tx.envelope.recipients, batch, false);
+    dataReply = batch.replies[1 + tx.envelope.recipients.length];
+    dataFailure = batch.failure;
   } else {
     outcome = await envelopeInTurn(session, tx);
   }
   const { mailReply, accepted, rejected } = outcome;
   if (!isPositive(mailReply) || accepted.length === 0) {
-    if (dataReply && (await dataReply).code === 354) {
+    if (dataReply?.code === 354) {
       // RFC 2920 §3.1: DATA was accepted although nothing else was; end it with an empty message body.
       const end = connection.expect("END", session.timeouts.data);
       connection.writeCommands([
@@ -65,8 +76,10 @@ async function sendData(
     throw envelopeRefused(mailReply, rejected);
   }
 
-  const dataAnswer = await (dataReply ??
-    connection.command(commands.data(), "DATA", session.timeouts.command));
+  let dataAnswer: Reply;
+  if (!pipelining) dataAnswer = await connection.command(commands.data(), "DATA", session.timeouts.command);
+  else if (dataReply === undefined) throw dataFailure!;
+  else dataAnswer = dataReply;
   if (dataAnswer.code !== 354) {
     connection.failIfClosing(dataAnswer, "DATA");
     if (dataAnswer.code < 400) {
@@ -77,35 +90,50 @@ async function sendData(
     await resetQuietly(session);
     throw withRejected(replyError("EMESSAGE", "DATA", "the server refused DATA", dataAnswer), rejected);
   }
-  let finals: Promise<Reply>[] = [];
-  const stuffer = new DotStuffer();
-  let octets = 0;
-  const encoder: DataEncoder = {
-    stopped: false,
-    push(chunk, out) {
-      octets += chunk.length;
-      out.bytes(stuffer.encode(chunk));
-      return undefined;
-    },
-    end(out) {
-      finals = expectFinal(session, accepted.length);
-      out.log(`<message: ${octets} octets>`);
-      out.log(".");
-      // RFC 2920 §3.1: a queued send's envelope may follow the end of data in the same write, so a
-      // caller with several messages queued pays one round trip per message.
-      const next = pipelining ? nextFlight(session) : [];
-      out.bytes(stuffer.end());
-      if (next.length > 0) out.commands(next);
-    },
-  };
-  await writeData(connection, {
+  const encoder = new DataEncoderForDot(session, accepted.length, pipelining);
+  const writing = writeData(connection, {
     source: tx.message.chunks,
     encoder,
     stage: "DATA",
     timeoutMs: session.timeouts.data,
     corked: tx.message.size !== undefined,
   });
-  return await finish(session, finals, accepted, rejected);
+  if (writing) await writing;
+  return finish(session, await encoder.finals!, accepted, rejected);
+}
+
+/**
+ * DATA's encoder: dot-stuffs the content; at its end registers the waiter for the final reply and writes
+ * the terminator, followed (RFC 2920 §3.1) by the next queued send's envelope, so a caller with several
+ * messages queued pays one round trip per message.
+ */
+class DataEncoderForDot implements DataEncoder {
+  readonly stopped = false;
+  /** The final reply(ies), once the end was written. */
+  finals: Promise<ReplyBatch> | undefined;
+  readonly #stuffer = new DotStuffer();
+  #octets = 0;
+
+  constructor(
+    private readonly session: Session,
+    private readonly acceptedCount: number,
+    private readonly pipelining: boolean,
+  ) {}
+
+  push(chunk: Uint8Array, out: DataOutput): undefined {
+    this.#octets += chunk.length;
+    out.bytes(this.#stuffer.encode(chunk));
+    return undefined;
+  }
+
+  end(out: DataOutput): void {
+    this.finals = expectFinal(this.session, this.acceptedCount);
+    out.log(`<message: ${this.#octets} octets>`);
+    out.log(".");
+    const next = this.pipelining ? nextFlight(this.session) : [];
+    out.bytes(this.#stuffer.end());
+    if (next.length > 0) out.commands(next);
+  }
 }
 
 /**
@@ -131,7 +159,7 @@ async function sendChunked(
   const { connection } = session;
   const { envelope, message } = tx;
   let head: commands.Command[] = [];
-  let pipelined: { mail: Promise<Reply>; rcpts: Promise<Reply>[] } | undefined;
+  let pipelined: Promise<ReplyBatch> | undefined;
   let known: EnvelopeOutcome | undefined;
   const { mail, rcpts } = pipelining ? envelopeCommands(session, tx) : { mail: undefined, rcpts: [] };
   if (mail !== undefined && fitsOneFlight([mail, ...rcpts], message.size)) {
@@ -147,7 +175,7 @@ async function sendChunked(
       throw envelopeRefused(known.mailReply, known.rejected);
     }
   }
-  let finals: Promise<Reply>[] = [];
+  let finals: Promise<ReplyBatch> | undefined;
   // Once the LAST chunk is handed to the socket, losing the connection before every reply is in means
   // the message may have been accepted (API.md §4.7).
   let lastWritten = false;
@@ -156,25 +184,24 @@ async function sendChunked(
     lastWritten = true;
   });
   try {
-    await writeData(connection, {
+    const writing = writeData(connection, {
       source: message.chunks,
       encoder: framer,
       stage: "BDAT",
       timeoutMs: session.timeouts.data,
       corked: message.size !== undefined,
     });
+    if (writing) await writing;
   } catch (error) {
     // A write failed (the server closed: EPIPE, a reset): a reply that did arrive and explains it (a 421
     // to a RCPT, a refused MAIL) is the error to report; otherwise the write's own failure is.
     if (pipelined !== undefined && connection.failure) {
-      const explained = await settleEnvelope(
-        session,
-        envelope.recipients,
-        pipelined.mail,
-        pipelined.rcpts,
-        false,
-      ).then(noop, (e: unknown) => e);
-      if (explained instanceof SMTPError && explained.reply !== undefined) throw explained;
+      const batch = await pipelined;
+      try {
+        settleEnvelope(session, envelope.recipients, batch, false);
+      } catch (explained) {
+        if (explained instanceof SMTPError && explained.reply !== undefined) throw explained;
+      }
     }
     throw error;
   }
@@ -184,15 +211,15 @@ async function sendChunked(
     if (pipelined === undefined) ({ accepted, rejected } = known!);
     else {
       let mailReply: Reply;
-      ({ mailReply, accepted, rejected } = await settleEnvelope(
+      ({ mailReply, accepted, rejected } = settleEnvelope(
         session,
         envelope.recipients,
-        pipelined.mail,
-        pipelined.rcpts,
+        await pipelined,
         lastWritten,
       ));
       if (!isPositive(mailReply) || accepted.length === 0) {
-        for (const p of [...framer.replies, ...finals]) await p.catch(noop);
+        for (const p of framer.replies) await p.catch(noop);
+        await finals;
         await resetQuietly(session);
         throw envelopeRefused(mailReply, rejected);
       }
@@ -200,7 +227,8 @@ async function sendChunked(
     for (const p of framer.replies) {
       const reply = await p;
       if (!isPositive(reply)) {
-        for (const q of [...framer.replies, ...finals]) await q.catch(noop);
+        for (const q of framer.replies) await q.catch(noop);
+        await finals;
         connection.failIfClosing(reply, "BDAT");
         await resetQuietly(session);
         throw withRejected(
@@ -209,7 +237,7 @@ async function sendChunked(
         );
       }
     }
-    return await finish(session, finals, accepted, rejected);
+    return finish(session, await finals!, accepted, rejected);
   } catch (error) {
     if (lastWritten && error instanceof SMTPError && error.reply === undefined && connection.failure) {
       throw atStage(error, "END");
@@ -253,13 +281,13 @@ async function envelopeFirst(
   tx: PreparedTransaction,
   envelope: commands.Command[],
 ): Promise<EnvelopeOutcome> {
-  const { mail, rcpts } = expectEnvelope(session, envelope.length - 1);
+  const replies = expectEnvelope(session, envelope.length - 1);
   try {
     session.connection.writeCommands(envelope);
   } catch {
-    // the failure also rejects the replies
+    // the failure also ends the batch
   }
-  return await settleEnvelope(session, tx.envelope.recipients, mail, rcpts, false);
+  return settleEnvelope(session, tx.envelope.recipients, await replies, false);
 }
 
 /** Without PIPELINING: MAIL, then each RCPT, each awaited (no RCPT after a refused MAIL). */
@@ -287,8 +315,7 @@ function launchEnvelope(session: Session, tx: PreparedTransaction): commands.Com
   const { mail, rcpts } = envelopeCommands(session, tx);
   // Behind a previous message's end of data these replies wait for that one first; the connection starts
   // each reply's deadline only when the reply before it has arrived.
-  const replies = expectEnvelope(session, rcpts.length);
-  tx.early = { ...replies, data: session.connection.expect("DATA", session.timeouts.command) };
+  tx.early = session.connection.expectReplies(envelopeStages(rcpts.length, "DATA"), session.timeouts.command);
   return [mail, ...rcpts, commands.data()];
 }
 
@@ -303,15 +330,26 @@ function nextFlight(session: Session): commands.Command[] {
   }
 }
 
-/** Registers the waiters for a pipelined MAIL and its RCPTs, in order. */
-function expectEnvelope(
-  session: Session,
-  recipients: number,
-): { mail: Promise<Reply>; rcpts: Promise<Reply>[] } {
-  const { connection } = session;
-  const t = session.timeouts.command;
-  const mail = connection.expect("MAIL", t);
-  return { mail, rcpts: Array.from({ length: recipients }, () => connection.expect("RCPT", t)) };
+/** Registers the waiter for a pipelined MAIL and its RCPTs, in order. */
+function expectEnvelope(session: Session, recipients: number): Promise<ReplyBatch> {
+  return session.connection.expectReplies(envelopeStages(recipients), session.timeouts.command);
 }
+
+/** The stages of a pipelined envelope's replies: MAIL, a RCPT per recipient, then `last` if given. */
+function envelopeStages(recipients: number, last?: "DATA"): readonly SMTPStage[] {
+  const key = last === undefined ? recipients : -1 - recipients;
+  let stages = STAGES.get(key);
+  if (stages === undefined) {
+    const list: SMTPStage[] = ["MAIL"];
+    for (let i = 0; i < recipients; i++) list.push("RCPT");
+    if (last !== undefined) list.push(last);
+    stages = list;
+    if (STAGES.size < 64) STAGES.set(key, stages);
+  }
+  return stages;
+}
+
+/** envelopeStages' lists by recipient count (negative: with DATA), for the counts a sender repeats. */
+const STAGES = new Map<number, readonly SMTPStage[]>();
 
 function noop(): void {}

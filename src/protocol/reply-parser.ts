@@ -13,7 +13,6 @@ export class ReplySyntaxError extends Error {
 
 const LF = 0x0a;
 const CR = 0x0d;
-const decoder = new TextDecoder("utf-8", { fatal: false });
 
 /**
  * Push decoder for SMTP replies (RFC 5321 §4.2). Feed it chunks split anywhere; it returns each complete
@@ -48,8 +47,23 @@ export class ReplyParser {
    */
   feed(chunk: Uint8Array, stopAfter?: (reply: Reply) => boolean): { replies: Reply[]; rest?: Uint8Array } {
     const replies: Reply[] = [];
+    const rest = this.each(chunk, (reply) => {
+      replies.push(reply);
+      return stopAfter?.(reply) ?? false;
+    });
+    return rest === undefined ? { replies } : { replies, rest };
+  }
+
+  /**
+   * Decodes a chunk and hands each complete reply to `onReply` as soon as its last line is read (no array
+   * per chunk: this runs for every reply of a session). When `onReply` returns true, decoding stops right
+   * after that reply and the rest of the chunk is returned undecoded; otherwise undefined.
+   */
+  each(input: Uint8Array, onReply: (reply: Reply) => boolean): Uint8Array | undefined {
+    const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.length);
+    const n = chunk.length;
     let start = 0;
-    while (start < chunk.length) {
+    while (start < n) {
       const lf = chunk.indexOf(LF, start);
       if (lf === -1) {
         const piece = chunk.subarray(start);
@@ -61,48 +75,48 @@ export class ReplyParser {
         this.#partial.push(piece);
         break;
       }
-      let line: Uint8Array = chunk.subarray(start, lf + 1);
-      start = lf + 1;
+      let reply: Reply | undefined;
       if (this.#partialLength > 0) {
-        this.#partial.push(line);
-        line = concat(this.#partial, this.#partialLength + line.length);
+        this.#partial.push(chunk.subarray(start, lf + 1));
+        const line = concat(this.#partial, this.#partialLength + lf + 1 - start);
         this.#partial = [];
         this.#partialLength = 0;
+        reply = this.#line(line, 0, line.length);
+      } else {
+        reply = this.#line(chunk, start, lf + 1);
       }
-      const reply = this.#line(line);
-      if (reply !== undefined) {
-        replies.push(reply);
-        if (stopAfter?.(reply)) return { replies, rest: chunk.subarray(start) };
-      }
+      start = lf + 1;
+      if (reply !== undefined && onReply(reply)) return chunk.subarray(start);
     }
-    return { replies };
+    return undefined;
   }
 
-  #line(line: Uint8Array): Reply | undefined {
-    // line includes its LF
-    if (line.length - 2 > MAX_LINE_OCTETS) {
+  /** One line, `buf[from, to)`, its LF included. Returns the reply when this line was its last. */
+  #line(buf: Buffer, from: number, to: number): Reply | undefined {
+    const length = to - from;
+    if (length - 2 > MAX_LINE_OCTETS) {
       throw new ReplySyntaxError(`reply line longer than ${MAX_LINE_OCTETS} octets`);
     }
-    if (line.length < 5 || line[line.length - 2] !== CR) {
-      throw new ReplySyntaxError(line.length < 5 ? "reply line too short" : "reply line not ended by CRLF");
+    if (length < 5 || buf[to - 2] !== CR) {
+      throw new ReplySyntaxError(length < 5 ? "reply line too short" : "reply line not ended by CRLF");
     }
-    const d0 = line[0]! - 0x30;
-    const d1 = line[1]! - 0x30;
-    const d2 = line[2]! - 0x30;
+    const d0 = buf[from]! - 0x30;
+    const d1 = buf[from + 1]! - 0x30;
+    const d2 = buf[from + 2]! - 0x30;
     if (d0 < 2 || d0 > 5 || d1 < 0 || d1 > 5 || d2 < 0 || d2 > 9) {
       throw new ReplySyntaxError("reply line does not start with a reply code");
     }
     const code = d0 * 100 + d1 * 10 + d2;
-    const sep = line[3]!;
+    const sep = buf[from + 3]!;
     let last: boolean;
     let textStart: number;
     if (sep === CR) {
       // "250\r\n": a last line with no text
       last = true;
-      textStart = 3;
+      textStart = from + 3;
     } else if (sep === 0x20 || sep === 0x2d) {
       last = sep === 0x20;
-      textStart = 4;
+      textStart = from + 4;
     } else {
       throw new ReplySyntaxError("reply code not followed by space, hyphen or CRLF");
     }
@@ -110,22 +124,18 @@ export class ReplyParser {
       throw new ReplySyntaxError(`multi-line reply changes its code from ${this.#code} to ${code}`);
     }
     this.#code = code;
-    const end = line.length - 2;
+    const end = to - 2;
     let ascii = true;
     for (let i = textStart; i < end; i++) {
-      const byte = line[i]!;
+      const byte = buf[i]!;
       if ((byte < 0x20 && byte !== 0x09) || byte === 0x7f) {
         throw new ReplySyntaxError("control character in reply text");
       }
       if (byte > 0x7f) ascii = false;
     }
     // ASCII text (nearly every reply) is read without the UTF-8 decoder
-    this.#lines.push(
-      ascii
-        ? String.fromCharCode.apply(null, line.subarray(textStart, end) as unknown as number[])
-        : decoder.decode(line.subarray(textStart, end)),
-    );
-    this.#replyOctets += line.length;
+    this.#lines.push(buf.toString(ascii ? "latin1" : "utf8", textStart, end));
+    this.#replyOctets += length;
     if (this.#lines.length > MAX_REPLY_LINES) {
       throw new ReplySyntaxError(`reply longer than ${MAX_REPLY_LINES} lines`);
     }
@@ -141,8 +151,8 @@ export class ReplyParser {
   }
 }
 
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
+function concat(parts: Uint8Array[], length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
   let offset = 0;
   for (const part of parts) {
     out.set(part, offset);

@@ -12,15 +12,32 @@ export interface ConnectionOptions {
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * Waits for the replies to one command, or to a pipelined group of them (one waiter, one promise for the
+ * group: a transaction's envelope costs one allocation, not one per command).
+ */
 interface Waiter {
-  stage: SMTPStage;
+  /** The stage of each reply awaited, in order. */
+  stages: readonly SMTPStage[];
+  /** The replies received so far. */
+  replies: Reply[];
   /** STARTTLS: after this reply nothing more is read until the TLS handshake is done. */
   barrier: boolean;
-  /** When the whole reply must have arrived (ms since the epoch), or Infinity. */
+  /** When the next reply must have arrived whole (ms, performance.now()), or Infinity. */
   deadline: number;
   timeoutMs: number | undefined;
-  resolve(reply: Reply): void;
-  reject(error: SMTPError): void;
+  /** Called once: when every reply is in (failure undefined) or when the connection fails first. */
+  settle(failure: SMTPError | undefined): void;
+}
+
+/**
+ * The replies to a pipelined group, in order. When the connection failed before every reply arrived,
+ * `failure` is set (tagged with the stage of the first missing reply) and `replies` holds those that did
+ * arrive: a 421 that explains the failure is read from there.
+ */
+export interface ReplyBatch {
+  replies: Reply[];
+  failure: SMTPError | undefined;
 }
 
 /** A running deadline; clear() it when the step is done. */
@@ -131,28 +148,62 @@ export class Connection {
   expect(stage: SMTPStage, timeoutMs: number | undefined, options?: { barrier?: boolean }): Promise<Reply> {
     if (this.#failure) return Promise.reject(this.#failure);
     const reply = new Promise<Reply>((resolve, reject) => {
-      // Only the oldest waiter's deadline runs; one behind it gets its own when it becomes the oldest.
-      const deadline =
-        timeoutMs === undefined || !Number.isFinite(timeoutMs)
-          ? Number.POSITIVE_INFINITY
-          : this.#waiters.length === 0
-            ? now() + timeoutMs
-            : Number.NEGATIVE_INFINITY;
-      const waiter: Waiter = {
-        stage,
-        barrier: options?.barrier ?? false,
-        deadline,
-        timeoutMs,
-        resolve,
-        reject,
-      };
-      this.#waiters.push(waiter);
-      if (this.#waiters.length === 1) this.#armTimer(deadline); // later ones are armed when they lead
+      const stages = [stage];
+      this.#enqueue(stages, timeoutMs, options?.barrier ?? false, (replies, failure) => {
+        if (failure) reject(atStage(failure, stage));
+        else resolve(replies[0]!);
+      });
     });
     // A pipelined reply may never be awaited when an earlier one already failed the step; the failure is
     // reported through that one, so this rejection must not surface as an unhandled rejection.
     reply.catch(noop);
     return reply;
+  }
+
+  /**
+   * Registers one waiter for the replies to a pipelined group of commands, one per stage in `stages`, in
+   * order (call it before writing them). Never rejects: a lost connection resolves the batch with the
+   * replies that did arrive and the failure, tagged with the stage of the first missing reply. Each reply
+   * has `timeoutMs` from the arrival of the one before it (or from now, for the first).
+   */
+  expectReplies(stages: readonly SMTPStage[], timeoutMs: number | undefined): Promise<ReplyBatch> {
+    return new Promise<ReplyBatch>((resolve) => {
+      if (this.#failure) {
+        resolve({ replies: [], failure: atStage(this.#failure, stages[0]!) });
+        return;
+      }
+      this.#enqueue(stages, timeoutMs, false, (replies, failure) =>
+        resolve({
+          replies,
+          failure: failure === undefined ? undefined : atStage(failure, stages[replies.length] ?? stages[0]!),
+        }),
+      );
+    });
+  }
+
+  #enqueue(
+    stages: readonly SMTPStage[],
+    timeoutMs: number | undefined,
+    barrier: boolean,
+    done: (replies: Reply[], failure: SMTPError | undefined) => void,
+  ): void {
+    // Only the oldest waiter's deadline runs; one behind it gets its own when it becomes the oldest.
+    const deadline =
+      timeoutMs === undefined || !Number.isFinite(timeoutMs)
+        ? Number.POSITIVE_INFINITY
+        : this.#waiters.length === 0
+          ? now() + timeoutMs
+          : Number.NEGATIVE_INFINITY;
+    const replies: Reply[] = [];
+    this.#waiters.push({
+      stages,
+      replies,
+      barrier,
+      deadline,
+      timeoutMs,
+      settle: (failure) => done(replies, failure),
+    });
+    if (this.#waiters.length === 1) this.#armTimer(deadline); // later ones are armed when they lead
   }
 
   /**
@@ -178,9 +229,10 @@ export class Connection {
     const head = this.#waiters[0];
     if (head === undefined) return;
     if (head.deadline <= now()) {
+      const stage = head.stages[head.replies.length]!;
       this.fail(
-        new SMTPError("ETIMEDOUT", `no complete ${head.stage} reply within ${head.timeoutMs} ms`, {
-          stage: head.stage,
+        new SMTPError("ETIMEDOUT", `no complete ${stage} reply within ${head.timeoutMs} ms`, {
+          stage,
           temporary: true,
         }),
       );
@@ -340,9 +392,7 @@ export class Connection {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     const waiters = this.#waiters.splice(0);
-    for (const waiter of waiters) {
-      waiter.reject(atStage(error, waiter.stage));
-    }
+    for (const waiter of waiters) waiter.settle(error);
     for (const settle of [...this.#drainWaiters]) settle(error);
   }
 
@@ -382,29 +432,10 @@ export class Connection {
       if (!this.#closingWhileIdle(chunk)) this.#unsolicited(chunk.length);
       return;
     }
-    let unsolicited = false;
     try {
-      const { rest } = this.#parser.feed(chunk, (reply) => {
-        const waiter = this.#waiters.shift();
-        if (waiter === undefined) {
-          unsolicited = true;
-          return true;
-        }
-        this.#deliver(waiter, reply);
-        // The next waiter's reply starts only now: its whole-reply deadline counts from here at the earliest,
-        // so a long pipelined group is not failed for replies that were each quick.
-        const head = this.#waiters[0];
-        if (head?.timeoutMs !== undefined && Number.isFinite(head.timeoutMs)) {
-          head.deadline = Math.max(head.deadline, now() + head.timeoutMs);
-          this.#armTimer(head.deadline);
-        }
-        // STARTTLS: after its 220 nothing more is read in clear. A refusal is an ordinary reply, and
-        // anything after it is judged as usual (an extra reply is unsolicited).
-        const barrier = waiter.barrier && reply.code === 220;
-        if (barrier) this.#discarding = true;
-        return barrier;
-      });
-      if (unsolicited) {
+      const rest = this.#parser.each(chunk, this.#onReply);
+      if (this.#unsolicitedReply) {
+        this.#unsolicitedReply = false;
         this.#unsolicited(chunk.length);
         return;
       }
@@ -418,17 +449,48 @@ export class Connection {
       if (this.#waiters.length === 0 && this.#parser.pendingOctets > 0) this.#unsolicited(chunk.length);
     } catch (error) {
       if (!(error instanceof ReplySyntaxError)) throw error;
-      const stage = this.#waiters[0]?.stage;
+      const head = this.#waiters[0];
+      const stage = head?.stages[head.replies.length];
       this.fail(new SMTPError("EPROTOCOL", `malformed reply: ${error.message}`, { stage, cause: error }));
     }
   };
 
-  #deliver(waiter: Waiter, received: Reply): void {
+  /** Set by #onReply when a reply came with no waiter: the chunk is then judged unsolicited. */
+  #unsolicitedReply = false;
+
+  /** Each complete reply, in order: to the oldest waiter. True stops decoding (unsolicited, STARTTLS). */
+  readonly #onReply = (received: Reply): boolean => {
+    const waiter = this.#waiters[0];
+    if (waiter === undefined) {
+      this.#unsolicitedReply = true;
+      return true;
+    }
+    const reply = this.#deliver(received);
+    waiter.replies.push(reply);
+    const complete = waiter.replies.length === waiter.stages.length;
+    if (complete) this.#waiters.shift();
+    // The next reply starts only now: its whole-reply deadline counts from here at the earliest, so a
+    // long pipelined group is not failed for replies that were each quick.
+    const head = this.#waiters[0];
+    if (head?.timeoutMs !== undefined && Number.isFinite(head.timeoutMs)) {
+      head.deadline = Math.max(head.deadline, now() + head.timeoutMs);
+      this.#armTimer(head.deadline);
+    }
+    if (complete) waiter.settle(undefined);
+    // STARTTLS: after its 220 nothing more is read in clear. A refusal is an ordinary reply, and
+    // anything after it is judged as usual (an extra reply is unsolicited).
+    const barrier = waiter.barrier && reply.code === 220;
+    if (barrier) this.#discarding = true;
+    return barrier;
+  };
+
+  /** The reply as handed on (secrets redacted), logged and kept as lastReply. */
+  #deliver(received: Reply): Reply {
     const reply =
       this.#secrets.length > 0 && received.code !== 334 ? redactReply(received, this.#secrets) : received;
     this.#lastReply = reply;
     if (this.#logger) for (const line of replyWireLines(reply)) this.log("S", redactServerLine(line));
-    waiter.resolve(reply);
+    return reply;
   }
 
   /**
@@ -439,7 +501,7 @@ export class Connection {
   #closingWhileIdle(chunk: Buffer): boolean {
     let first: Reply | undefined;
     try {
-      new ReplyParser().feed(chunk, (reply) => {
+      new ReplyParser().each(chunk, (reply) => {
         first = reply;
         return true;
       });

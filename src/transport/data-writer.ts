@@ -47,38 +47,139 @@ const JOIN_OCTETS = 16 * 1024;
  * data deadline, and races the source against the connection so that a stalled source cannot outlive a
  * failed connection. A source that throws fails the connection with EMESSAGE, so the end of data is
  * never written after a partial message.
+ *
+ * Returns undefined when everything was written at once (in-memory content the socket took whole: no
+ * promise, no timer), else a promise of the end.
  */
-export async function writeData(connection: Connection, write: DataWrite): Promise<void> {
-  const { encoder, stage } = write;
-  const started = performance.now();
-  let deadline: Deadline | undefined;
-  // The deadline starts with the step but is armed at the first wait (a source read, a full socket, a
-  // window): an in-memory message written at once needs no timer.
-  const arm = (): void => {
-    deadline ??= connection.deadline(write.timeoutMs, stage, "sending the message", started);
-  };
-  let pieces: (Uint8Array | string)[] = [];
-  let octets = 0;
-  const out: DataOutput = {
-    bytes: (bytes) => {
-      if (bytes.length === 0) return;
-      pieces.push(bytes);
-      octets += bytes.length;
-    },
-    commands: (commands) => {
-      const wire = connection.commandWire(commands);
-      pieces.push(wire);
-      octets += wire.length;
-    },
-    log: (line) => connection.log("C", line),
-  };
+export function writeData(connection: Connection, write: DataWrite): Promise<void> | undefined {
+  const writer = new DataWriter(connection, write);
+  const source = write.source;
+  if (Symbol.asyncIterator in source) return writer.stream(source);
+  return writer.memory(source[Symbol.iterator]());
+}
+
+/** One writeData call: what is gathered for the next write, the deadline, the steps. */
+class DataWriter implements DataOutput {
+  readonly #connection: Connection;
+  readonly #write: DataWrite;
+  readonly #started = performance.now();
+  #deadline: Deadline | undefined;
+  #pieces: (Uint8Array | string)[] = [];
+  #octets = 0;
+
+  constructor(connection: Connection, write: DataWrite) {
+    this.#connection = connection;
+    this.#write = write;
+  }
+
+  // ---- DataOutput, for the encoder ----
+
+  bytes(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#pieces.push(bytes);
+    this.#octets += bytes.length;
+  }
+
+  commands(commands: readonly Command[]): void {
+    const wire = this.#connection.commandWire(commands);
+    this.#pieces.push(wire);
+    this.#octets += wire.length;
+  }
+
+  log(line: string): void {
+    this.#connection.log("C", line);
+  }
+
+  // ---- the two kinds of source ----
+
+  /** In-memory content (views of bytes): written synchronously unless the socket fills. */
+  memory(chunks: Iterator<Uint8Array>): Promise<void> | undefined {
+    try {
+      for (let next = chunks.next(); !next.done; next = chunks.next()) {
+        if (this.#write.encoder.stopped) return undefined;
+        const step = this.#each(next.value);
+        if (step) return this.#memoryAfter(step, chunks);
+      }
+    } catch (cause) {
+      throw contentFailed(this.#connection, cause, this.#write.stage);
+    }
+    const end = this.#end();
+    return end?.finally(() => this.#deadline?.clear());
+  }
+
+  async #memoryAfter(wait: Promise<void>, chunks: Iterator<Uint8Array>): Promise<void> {
+    try {
+      try {
+        await wait;
+        for (let next = chunks.next(); !next.done; next = chunks.next()) {
+          if (this.#write.encoder.stopped) return;
+          const step = this.#each(next.value);
+          if (step) await step;
+        }
+      } catch (cause) {
+        throw contentFailed(this.#connection, cause, this.#write.stage);
+      }
+      await this.#end();
+    } finally {
+      this.#deadline?.clear();
+    }
+  }
+
+  async stream(source: AsyncIterable<Uint8Array>): Promise<void> {
+    try {
+      this.#arm();
+      try {
+        await forEachChunk(source, this.#connection, (chunk) => this.#each(chunk), this.#write.encoder);
+      } catch (cause) {
+        throw contentFailed(this.#connection, cause, this.#write.stage);
+      }
+      await this.#end();
+    } finally {
+      this.#deadline?.clear();
+    }
+  }
+
+  // ---- steps ----
+
+  /** The deadline starts with the step but is armed at the first wait (a source read, a full socket, a window). */
+  #arm(): void {
+    const { timeoutMs, stage } = this.#write;
+    this.#deadline ??= this.#connection.deadline(timeoutMs, stage, "sending the message", this.#started);
+  }
+
+  /** One source chunk through the encoder; a promise when the next chunk must wait (socket full, window). */
+  #each(chunk: Uint8Array): Promise<void> | undefined {
+    let wait = this.#write.encoder.push(chunk, this);
+    // (an encoder's wait, a window of chunks awaiting replies, must never wait on bytes still held here)
+    if (!this.#write.corked || this.#octets >= GATHER_OCTETS || wait) {
+      const drained = this.#flush();
+      if (drained) wait = wait ? Promise.all([drained, wait]).then(noop) : drained;
+    }
+    if (wait) this.#arm();
+    return wait;
+  }
+
+  /** Writes the end (unless the encoder stopped) and flushes; a promise only when the socket is full. */
+  #end(): Promise<void> | undefined {
+    const { encoder, stage } = this.#write;
+    if (encoder.stopped) return undefined; // a refused chunk: the end is not written
+    encoder.end(this);
+    const drained = this.#flush();
+    if (drained === undefined) return undefined;
+    this.#arm();
+    return drained.catch((error: unknown) => {
+      throw atStage(error as SMTPError, stage);
+    });
+  }
+
   /** Writes what was gathered; a promise when the socket is full (settles on 'drain' or failure). */
-  const flush = (): Promise<void> | undefined => {
-    if (pieces.length === 0) return undefined;
-    const gathered = pieces;
-    const size = octets;
-    pieces = [];
-    octets = 0;
+  #flush(): Promise<void> | undefined {
+    const gathered = this.#pieces;
+    if (gathered.length === 0) return undefined;
+    const size = this.#octets;
+    this.#pieces = [];
+    this.#octets = 0;
+    const connection = this.#connection;
     if (gathered.length === 1) return connection.write(gathered[0]!);
     if (size <= JOIN_OCTETS) return connection.write(join(gathered));
     const socket = connection.socket;
@@ -87,45 +188,6 @@ export async function writeData(connection: Connection, write: DataWrite): Promi
     for (const piece of gathered) wait = connection.write(piece) ?? wait;
     socket.uncork();
     return wait;
-  };
-  const each = (chunk: Uint8Array): Promise<void> | undefined => {
-    let wait = encoder.push(chunk, out);
-    // (an encoder's wait, a window of chunks awaiting replies, must never wait on bytes still held here)
-    if (!write.corked || octets >= GATHER_OCTETS || wait) {
-      const drained = flush();
-      if (drained) wait = wait ? Promise.all([drained, wait]).then(noop) : drained;
-    }
-    if (wait) arm();
-    return wait;
-  };
-  try {
-    const source = write.source;
-    try {
-      if (Symbol.asyncIterator in source) {
-        arm();
-        await forEachChunk(source, connection, each, encoder);
-      } else {
-        // in memory (an array of views): no async iteration, no wait unless the socket fills
-        for (const chunk of source) {
-          if (encoder.stopped) break;
-          const step = each(chunk);
-          if (step) await step;
-        }
-      }
-    } catch (cause) {
-      throw contentFailed(connection, cause, stage);
-    }
-    if (encoder.stopped) return; // a refused chunk: the end is not written
-    encoder.end(out);
-    const drained = flush();
-    if (drained) {
-      arm();
-      await drained.catch((error: unknown) => {
-        throw atStage(error as SMTPError, stage);
-      });
-    }
-  } finally {
-    deadline?.clear();
   }
 }
 
