@@ -51,16 +51,10 @@ export class SendPlan {
   async run(session: Session): Promise<SendResult> {
     const prepared = this.prepare(session);
     const { accepted, rejected, reply } = await runTransaction(session, prepared.transaction);
-    // Read when first asked for (an own, enumerable property all the same): after sending, as a streamed
-    // ready MIME message may carry its own Message-ID, and not at all by a caller that never looks.
-    return {
-      accepted,
-      rejected,
-      reply,
-      get messageId(): string {
-        return prepared.messageId();
-      },
-    };
+    // Read after sending: a streamed ready MIME message gives its Message-ID on the way. A plain data
+    // property: a getter closing over the send would give every result its own hidden class, which V8
+    // keeps in old space, and with it every sent message until the next full collection.
+    return { accepted, rejected, reply, messageId: prepared.messageId() };
   }
 }
 
@@ -187,17 +181,20 @@ function slices(bytes: Uint8Array): Uint8Array[] {
 }
 
 /**
- * Parsed envelope addresses, by input (and whether SMTPUTF8 was offered): a bulk sender repeats the same
- * sender and recipients, and parsing is the largest share of a small send's CPU. Only valid addresses are
- * kept; the cache is bounded.
+ * Parsed envelope addresses by input, one map for servers with SMTPUTF8 and one for those without: a bulk
+ * sender repeats the same sender and recipients, and parsing is the largest share of a small send's CPU.
+ * Only valid addresses are kept; each map is bounded.
  */
-const ADDRESS_CACHE = new Map<string, { address: string; smtpUtf8: boolean }>();
-const ADDRESS_CACHE_LIMIT = 1024;
-
-function remember(key: string, value: { address: string; smtpUtf8: boolean }): void {
-  if (ADDRESS_CACHE.size >= ADDRESS_CACHE_LIMIT) ADDRESS_CACHE.clear();
-  ADDRESS_CACHE.set(key, value);
+interface ParsedAddress {
+  /** The envelope form. */
+  address: string;
+  /** It needs SMTPUTF8. */
+  smtpUtf8: boolean;
+  /** Recipients that compare equal here are one recipient (the domain is case-insensitive). */
+  key: string;
 }
+const ADDRESS_CACHE = { utf8: new Map<string, ParsedAddress>(), ascii: new Map<string, ParsedAddress>() };
+const ADDRESS_CACHE_LIMIT = 1024;
 
 /** Validates the sender and every recipient (exactly one mailbox each) and builds the de-duplicated envelope. */
 export function buildEnvelope(
@@ -207,74 +204,92 @@ export function buildEnvelope(
 ): Envelope {
   if (typeof from !== "string") throw inputError("fromAddr must be a string");
   if (!Array.isArray(recipients) || recipients.length === 0) throw inputError("no recipients");
-  const smtpUtf8Offered = session.capabilities.smtpUtf8;
+  const offered = session.capabilities.smtpUtf8;
   let smtpUtf8 = false;
-  const envelopeAddress = (input: string, what: string): string => {
-    if (typeof input !== "string") throw inputError(`${what} must be a string`);
-    const cached = ADDRESS_CACHE.get(smtpUtf8Offered ? `u${input}` : `a${input}`);
-    if (cached !== undefined) {
-      smtpUtf8 ||= cached.smtpUtf8;
-      return cached.address;
-    }
-    const before = smtpUtf8;
-    smtpUtf8 = false;
-    const address = parseEnvelopeAddress(input, what);
-    remember(smtpUtf8Offered ? `u${input}` : `a${input}`, { address, smtpUtf8 });
-    smtpUtf8 ||= before;
-    return address;
-  };
-  const parseEnvelopeAddress = (input: string, what: string): string => {
-    try {
-      checkArgument(input, what);
-    } catch (error) {
-      if (error instanceof CommandArgumentError) throw inputError(error.message);
-      throw error;
-    }
-    let address: string;
-    try {
-      address = parseMailbox(input).address;
-    } catch (error) {
-      if (error instanceof SMTPError && error.code === "EINPUT")
-        throw inputError(`${what}: ${error.message}`);
-      throw error;
-    }
-    if (needsSmtpUtf8(address)) {
-      if (!smtpUtf8Offered) {
-        // toEnvelopeAddress turns an IDN domain into A-labels, and refuses a non-ASCII local part
-        const stage = what === "fromAddr" ? "MAIL" : "RCPT";
-        let ascii: string;
-        try {
-          ascii = toEnvelopeAddress(address, false);
-        } catch (error) {
-          if (error instanceof SMTPError && error.code === "EENVELOPE") {
-            throw new SMTPError("EENVELOPE", `${what}: ${error.message}`, { stage, temporary: false });
-          }
-          throw error;
-        }
-        if (needsSmtpUtf8(ascii)) {
-          throw new SMTPError("EENVELOPE", `${what} needs SMTPUTF8, which the server does not offer`, {
-            stage,
-            temporary: false,
-          });
-        }
-        return ascii;
-      }
-      smtpUtf8 = true;
-    }
-    return toEnvelopeAddress(address, smtpUtf8Offered);
-  };
-  const sender = from === "" || from === "<>" ? "" : envelopeAddress(from, "fromAddr");
-  const seen = new Set<string>();
+  let sender = "";
+  if (from !== "" && from !== "<>") {
+    const parsed = envelopeAddress(from, "fromAddr", offered);
+    sender = parsed.address;
+    smtpUtf8 = parsed.smtpUtf8;
+  }
   const list: string[] = [];
-  for (const r of recipients) {
-    const address = envelopeAddress(r, "recipient");
-    const at = address.lastIndexOf("@");
-    const key = `${address.slice(0, at)}@${address.slice(at + 1).toLowerCase()}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    list.push(address);
+  if (recipients.length === 1) {
+    const parsed = envelopeAddress(recipients[0]!, "recipient", offered);
+    list.push(parsed.address);
+    smtpUtf8 ||= parsed.smtpUtf8;
+  } else {
+    const seen = new Set<string>();
+    for (const r of recipients) {
+      const parsed = envelopeAddress(r, "recipient", offered);
+      smtpUtf8 ||= parsed.smtpUtf8;
+      if (seen.has(parsed.key)) continue;
+      seen.add(parsed.key);
+      list.push(parsed.address);
+    }
   }
   return { from: sender, recipients: list, smtpUtf8 };
+}
+
+/** One address of the envelope, parsed (or from the cache). `offered`: the server offers SMTPUTF8. */
+function envelopeAddress(input: string, what: "fromAddr" | "recipient", offered: boolean): ParsedAddress {
+  if (typeof input !== "string") throw inputError(`${what} must be a string`);
+  const cache = offered ? ADDRESS_CACHE.utf8 : ADDRESS_CACHE.ascii;
+  let parsed = cache.get(input);
+  if (parsed === undefined) {
+    parsed = parseEnvelopeAddress(input, what, offered);
+    if (cache.size >= ADDRESS_CACHE_LIMIT) cache.clear();
+    cache.set(input, parsed);
+  }
+  return parsed;
+}
+
+function parseEnvelopeAddress(
+  input: string,
+  what: "fromAddr" | "recipient",
+  offered: boolean,
+): ParsedAddress {
+  try {
+    checkArgument(input, what);
+  } catch (error) {
+    if (error instanceof CommandArgumentError) throw inputError(error.message);
+    throw error;
+  }
+  let address: string;
+  try {
+    address = parseMailbox(input).address;
+  } catch (error) {
+    if (error instanceof SMTPError && error.code === "EINPUT") throw inputError(`${what}: ${error.message}`);
+    throw error;
+  }
+  let smtpUtf8 = false;
+  let envelope: string;
+  if (needsSmtpUtf8(address) && !offered) {
+    // toEnvelopeAddress turns an IDN domain into A-labels, and refuses a non-ASCII local part
+    const stage = what === "fromAddr" ? "MAIL" : "RCPT";
+    try {
+      envelope = toEnvelopeAddress(address, false);
+    } catch (error) {
+      if (error instanceof SMTPError && error.code === "EENVELOPE") {
+        throw new SMTPError("EENVELOPE", `${what}: ${error.message}`, { stage, temporary: false });
+      }
+      throw error;
+    }
+    if (needsSmtpUtf8(envelope)) {
+      throw new SMTPError("EENVELOPE", `${what} needs SMTPUTF8, which the server does not offer`, {
+        stage,
+        temporary: false,
+      });
+    }
+  } else {
+    smtpUtf8 = needsSmtpUtf8(address);
+    envelope = toEnvelopeAddress(address, offered);
+  }
+  const at = envelope.lastIndexOf("@");
+  return {
+    address: envelope,
+    smtpUtf8,
+    key: `${envelope.slice(0, at)}@${envelope.slice(at + 1).toLowerCase()}`,
+  };
 }
 
 const NOTIFY_VALUES = new Set(["SUCCESS", "FAILURE", "DELAY", "NEVER"]);

@@ -28,24 +28,31 @@ export type HeaderScan =
  * no more bytes follow: then a block that runs to the end (no empty line, no body) still counts.
  */
 export function scanHeaderBlock(bytes: Uint8Array, complete: boolean): HeaderScan {
+  const text = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const n = text.length;
   const fields: RawField[] = [];
   let eightBit = false;
   let pos = 0;
   for (;;) {
-    if (pos >= bytes.length) {
+    if (pos >= n) {
       return complete && fields.length > 0
         ? { kind: "headers", fields, bodyStart: pos, eightBit }
         : more(complete);
     }
+    // the line's end, noting 8-bit octets on the way (RFC 6532 UTF-8 in the header)
     let end = pos;
-    while (end < bytes.length && bytes[end] !== CR && bytes[end] !== LF) end++;
+    for (; end < n; end++) {
+      const byte = text[end]!;
+      if (byte === CR || byte === LF) break;
+      if (byte > 0x7f) eightBit = true;
+    }
     let next: number;
-    if (end === bytes.length) {
+    if (end === n) {
       if (!complete) return { kind: "more" };
       next = end;
-    } else if (bytes[end] === CR) {
-      if (end + 1 === bytes.length && !complete) return { kind: "more" }; // CR or CRLF? not known yet
-      next = bytes[end + 1] === LF ? end + 2 : end + 1;
+    } else if (text[end] === CR) {
+      if (end + 1 === n && !complete) return { kind: "more" }; // CR or CRLF? not known yet
+      next = text[end + 1] === LF ? end + 2 : end + 1;
     } else {
       next = end + 1;
     }
@@ -53,21 +60,42 @@ export function scanHeaderBlock(bytes: Uint8Array, complete: boolean): HeaderSca
       // The empty line that ends the header block (RFC 5322 §2.1).
       return fields.length > 0 ? { kind: "headers", fields, bodyStart: next, eightBit } : { kind: "none" };
     }
-    const line = Buffer.from(bytes.buffer, bytes.byteOffset + pos, end - pos).toString("latin1");
-    if (/[\u0080-\u00ff]/.test(line)) eightBit = true;
-    if (line[0] === " " || line[0] === "\t") {
+    const first = text[pos];
+    if (first === SPACE || first === TAB) {
       const last = fields[fields.length - 1];
       if (last === undefined) return { kind: "none" };
-      last.raw += `\r\n${line}`;
+      last.raw += `\r\n${text.toString("latin1", pos, end)}`;
     } else {
-      const colon = line.indexOf(":");
-      // RFC 5322 §4.5.3 (obsolete syntax) allows white space before the colon: "Bcc : x" is a Bcc field.
-      const name = colon > 0 ? line.slice(0, colon).replace(/[ \t]+$/, "") : "";
-      if (!/^[\u0021-\u0039\u003b-\u007e]+$/.test(name)) return { kind: "none" };
-      fields.push({ name, raw: line });
+      const nameEnd = fieldNameEnd(text, pos, end);
+      if (nameEnd < 0) return { kind: "none" };
+      const line = text.toString("latin1", pos, end);
+      fields.push({ name: line.slice(0, nameEnd - pos), raw: line });
     }
     pos = next;
   }
+}
+
+const SPACE = 0x20;
+const TAB = 0x09;
+const COLON = 0x3a;
+
+/**
+ * Where the field name of the line `bytes[from, to)` ends: the index after its last character, before the
+ * colon and any white space in front of it (RFC 5322 §4.5.3, obsolete syntax, allows "Bcc : x"). -1 when
+ * the line has no colon or the name is empty or not printable ASCII without ":" (RFC 5322 §3.6.8).
+ */
+function fieldNameEnd(bytes: Uint8Array, from: number, to: number): number {
+  let colon = from;
+  while (colon < to && bytes[colon] !== COLON) colon++;
+  if (colon === to) return -1;
+  let end = colon;
+  while (end > from && (bytes[end - 1] === SPACE || bytes[end - 1] === TAB)) end--;
+  if (end === from) return -1;
+  for (let i = from; i < end; i++) {
+    const byte = bytes[i]!;
+    if (byte < 0x21 || byte > 0x7e) return -1;
+  }
+  return end;
 }
 
 function more(complete: boolean): HeaderScan {
@@ -97,7 +125,7 @@ export function isMimeBlock(fields: readonly RawField[]): boolean {
 /** The unfolded, trimmed value of the first field called `name` (case-insensitive), if any. */
 export function fieldValue(fields: readonly RawField[], name: string): string | undefined {
   const lower = name.toLowerCase();
-  const field = fields.find((f) => f.name.toLowerCase() === lower);
+  const field = fields.find((f) => f.name.length === lower.length && f.name.toLowerCase() === lower);
   if (field === undefined) return undefined;
   return field.raw
     .slice(field.name.length + 1)

@@ -26,8 +26,12 @@ interface Waiter {
   /** When the next reply must have arrived whole (ms, performance.now()), or Infinity. */
   deadline: number;
   timeoutMs: number | undefined;
-  /** Called once: when every reply is in (failure undefined) or when the connection fails first. */
-  settle(failure: SMTPError | undefined): void;
+  /**
+   * Settles the waiter once every reply is in or the connection fails first: `expect()`'s waiter
+   * resolves with its one reply or rejects (`reject` set); `expectReplies()`'s resolves with a ReplyBatch.
+   */
+  resolve(value: Reply | ReplyBatch): void;
+  reject: ((error: SMTPError) => void) | undefined;
 }
 
 /**
@@ -148,11 +152,13 @@ export class Connection {
   expect(stage: SMTPStage, timeoutMs: number | undefined, options?: { barrier?: boolean }): Promise<Reply> {
     if (this.#failure) return Promise.reject(this.#failure);
     const reply = new Promise<Reply>((resolve, reject) => {
-      const stages = [stage];
-      this.#enqueue(stages, timeoutMs, options?.barrier ?? false, (replies, failure) => {
-        if (failure) reject(atStage(failure, stage));
-        else resolve(replies[0]!);
-      });
+      this.#enqueue(
+        [stage],
+        timeoutMs,
+        options?.barrier ?? false,
+        resolve as (value: Reply | ReplyBatch) => void,
+        reject,
+      );
     });
     // A pipelined reply may never be awaited when an earlier one already failed the step; the failure is
     // reported through that one, so this rejection must not surface as an unhandled rejection.
@@ -167,17 +173,9 @@ export class Connection {
    * has `timeoutMs` from the arrival of the one before it (or from now, for the first).
    */
   expectReplies(stages: readonly SMTPStage[], timeoutMs: number | undefined): Promise<ReplyBatch> {
+    if (this.#failure) return Promise.resolve({ replies: [], failure: atStage(this.#failure, stages[0]!) });
     return new Promise<ReplyBatch>((resolve) => {
-      if (this.#failure) {
-        resolve({ replies: [], failure: atStage(this.#failure, stages[0]!) });
-        return;
-      }
-      this.#enqueue(stages, timeoutMs, false, (replies, failure) =>
-        resolve({
-          replies,
-          failure: failure === undefined ? undefined : atStage(failure, stages[replies.length] ?? stages[0]!),
-        }),
-      );
+      this.#enqueue(stages, timeoutMs, false, resolve as (value: Reply | ReplyBatch) => void, undefined);
     });
   }
 
@@ -185,7 +183,8 @@ export class Connection {
     stages: readonly SMTPStage[],
     timeoutMs: number | undefined,
     barrier: boolean,
-    done: (replies: Reply[], failure: SMTPError | undefined) => void,
+    resolve: (value: Reply | ReplyBatch) => void,
+    reject: ((error: SMTPError) => void) | undefined,
   ): void {
     // Only the oldest waiter's deadline runs; one behind it gets its own when it becomes the oldest.
     const deadline =
@@ -194,16 +193,22 @@ export class Connection {
         : this.#waiters.length === 0
           ? now() + timeoutMs
           : Number.NEGATIVE_INFINITY;
-    const replies: Reply[] = [];
-    this.#waiters.push({
-      stages,
-      replies,
-      barrier,
-      deadline,
-      timeoutMs,
-      settle: (failure) => done(replies, failure),
-    });
+    this.#waiters.push({ stages, replies: [], barrier, deadline, timeoutMs, resolve, reject });
     if (this.#waiters.length === 1) this.#armTimer(deadline); // later ones are armed when they lead
+  }
+
+  /** Settles a waiter: all its replies are in (`failure` undefined), or the connection failed first. */
+  #settle(waiter: Waiter, failure: SMTPError | undefined): void {
+    const { replies, stages } = waiter;
+    if (waiter.reject !== undefined) {
+      if (failure === undefined) waiter.resolve(replies[0]!);
+      else waiter.reject(atStage(failure, stages[0]!));
+      return;
+    }
+    waiter.resolve({
+      replies,
+      failure: failure === undefined ? undefined : atStage(failure, stages[replies.length] ?? stages[0]!),
+    });
   }
 
   /**
@@ -392,7 +397,7 @@ export class Connection {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     const waiters = this.#waiters.splice(0);
-    for (const waiter of waiters) waiter.settle(error);
+    for (const waiter of waiters) this.#settle(waiter, error);
     for (const settle of [...this.#drainWaiters]) settle(error);
   }
 
@@ -476,7 +481,7 @@ export class Connection {
       head.deadline = Math.max(head.deadline, now() + head.timeoutMs);
       this.#armTimer(head.deadline);
     }
-    if (complete) waiter.settle(undefined);
+    if (complete) this.#settle(waiter, undefined);
     // STARTTLS: after its 220 nothing more is read in clear. A refusal is an ordinary reply, and
     // anything after it is judged as usual (an extra reply is unsolicited).
     const barrier = waiter.barrier && reply.code === 220;
