@@ -48,6 +48,26 @@ describe("envelope replies decide the outcome, not the lost connection", () => {
     assert.equal(error.temporary, true);
   });
 
+  it("PIPELINING: MAIL accepted, then the connection is lost before any RCPT reply: ECONNECTION at RCPT, delivery known", async () => {
+    const smtp = await session(
+      ["PIPELINING"],
+      [
+        { expect: "MAIL FROM:<a@example.org>" },
+        { expect: "RCPT TO:<b@example.net>" },
+        { expect: "RCPT TO:<c@example.net>" },
+        { expect: "DATA", reply: "250 ok\r\n" },
+        { destroy: true },
+      ],
+    );
+    const error = await rejectsWith(
+      smtp.sendRaw("a@example.org", ["b@example.net", "c@example.net"], "Subject: x\r\n\r\nx\r\n"),
+      "ECONNECTION",
+      "RCPT",
+    );
+    assert.equal(error.deliveryUnknown, false);
+    assert.equal(error.temporary, true);
+  });
+
   it("CHUNKING: 421 to the RCPT of a streamed message, then the server closes: the 421 at RCPT", async () => {
     const smtp = await session(
       ["PIPELINING", "CHUNKING"],
