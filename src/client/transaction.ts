@@ -90,7 +90,7 @@ async function sendData(
     await resetQuietly(session);
     throw withRejected(replyError("EMESSAGE", "DATA", "the server refused DATA", dataAnswer), rejected);
   }
-  const encoder = new DataEncoderForDot(session, accepted.length, pipelining);
+  const encoder = new DotStuffingEncoder(session, accepted.length, pipelining);
   const writing = writeData(connection, {
     source: tx.message.chunks,
     encoder,
@@ -107,7 +107,7 @@ async function sendData(
  * the terminator, followed (RFC 2920 §3.1) by the next queued send's envelope, so a caller with several
  * messages queued pays one round trip per message.
  */
-class DataEncoderForDot implements DataEncoder {
+class DotStuffingEncoder implements DataEncoder {
   readonly stopped = false;
   /** The final reply(ies), once the end was written. */
   finals: Promise<ReplyBatch> | undefined;
