@@ -12,10 +12,10 @@
  * Both are byte-level state machines whose state crosses chunk boundaries: splitting the input anywhere
  * (inside CRLF, before a dot, inside a UTF-8 sequence) gives the same output as encoding it whole.
  * When a chunk needs no change, `encode()` returns the chunk itself (no copy); otherwise it copies the
- * unchanged runs into one output buffer of at most 2n + 1 bytes.
+ * unchanged runs into one fresh output buffer about the size of the chunk (output-buffer.ts).
  */
 
-import { OutputPool } from "./output-pool.js";
+import { grownOutput, inPlaceOutput, usualSlack } from "./output-buffer.js";
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -46,7 +46,7 @@ class CrlfEncoder {
     // Buffer's indexOf (memchr) is about twice as fast as TypedArray's: view plain arrays as Buffers.
     const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, n);
     const stuff = this.stuff;
-    let out: Uint8Array | undefined;
+    let out: Buffer | undefined; // built in place: input octet i at out.length - n + i (output-buffer.ts)
     let o = 0; // write position in out
     let copied = 0; // input before this index is already in out (or unchanged, while out is undefined)
     let pos = 0; // scan position
@@ -58,7 +58,7 @@ class CrlfEncoder {
         pos = 1; // completes the CRLF begun in the previous chunk
       } else {
         // The previous chunk ended with a bare CR: insert the missing LF before this chunk.
-        out = allocate(n);
+        out = inPlaceOutput(chunk, usualSlack(n));
         out[o++] = LF;
       }
       lineStart = true;
@@ -77,8 +77,8 @@ class CrlfEncoder {
         lineStart = false;
         if (stuff && chunk[pos] === DOT) {
           // RFC 5321 §4.5.2: a line that begins with "." gets one more "." in front.
-          if (out === undefined) out = allocate(n);
-          o = copyRun(chunk, copied, pos, out, o);
+          out = roomFor(out, chunk, o, copied);
+          o = moveRun(out, o, out.length - n + copied, out.length - n + pos);
           out[o++] = DOT;
           copied = pos; // the original dot follows with the rest of the line
         }
@@ -103,8 +103,8 @@ class CrlfEncoder {
           pos = e + 2; // a proper CRLF: unchanged
         } else {
           // Bare CR: write it followed by an inserted LF.
-          if (out === undefined) out = allocate(n);
-          o = copyRun(chunk, copied, e + 1, out, o);
+          out = roomFor(out, chunk, o, copied);
+          o = moveRun(out, o, out.length - n + copied, out.length - n + e + 1);
           out[o++] = LF;
           copied = e + 1;
           pos = e + 1;
@@ -113,8 +113,8 @@ class CrlfEncoder {
       } else if (nextLF < n) {
         // An LF not preceded by CR (a CR before it would have consumed it above): insert a CR.
         const e = nextLF;
-        if (out === undefined) out = allocate(n);
-        o = copyRun(chunk, copied, e, out, o);
+        out = roomFor(out, chunk, o, copied);
+        o = moveRun(out, o, out.length - n + copied, out.length - n + e);
         out[o++] = CR;
         copied = e; // the LF itself follows
         pos = e + 1;
@@ -126,8 +126,8 @@ class CrlfEncoder {
 
     this.lineStart = lineStart;
     if (out === undefined) return input;
-    o = copyRun(chunk, copied, n, out, o);
-    return pool.keep(out, o);
+    o = moveRun(out, o, out.length - n + copied, out.length);
+    return out.subarray(0, o);
   }
 
   /** Forgets all state, ready for a new message. */
@@ -152,23 +152,26 @@ class CrlfEncoder {
   }
 }
 
-const pool = new OutputPool();
-
-/** Room for the output of n input bytes: each byte grows to at most 2, plus a carried LF. */
-function allocate(n: number): Uint8Array {
-  return pool.take(2 * n + 1);
+/**
+ * The in-place output before one more octet is inserted (input from `copied` on not yet moved, `o` octets
+ * written): made at the first insertion; grown when the output would catch up with the input still to be
+ * moved, then with room for the worst case of the rest (every remaining octet inserting one).
+ */
+function roomFor(out: Buffer | undefined, chunk: Uint8Array, o: number, copied: number): Buffer {
+  const n = chunk.length;
+  if (out === undefined) return inPlaceOutput(chunk, usualSlack(n));
+  if (o - copied < out.length - n) return out;
+  return grownOutput(out, o, chunk, copied, o - copied + (n - copied) + 16);
 }
 
-/** Copies chunk[from, to) into out at o; returns the new write position. */
-function copyRun(chunk: Uint8Array, from: number, to: number, out: Uint8Array, o: number): number {
-  const len = to - from;
-  if (len > 32) {
-    out.set(chunk.subarray(from, to), o);
-  } else {
-    for (let i = from; i < to; i++) out[o++] = chunk[i]!;
-    return o;
+/** Moves out[from, to) down to o (o <= from: the output is behind the input); returns the new write position. */
+function moveRun(out: Buffer, o: number, from: number, to: number): number {
+  if (to - from > 16) {
+    out.copyWithin(o, from, to);
+    return o + (to - from);
   }
-  return o + len;
+  for (let i = from; i < to; i++) out[o++] = out[i]!;
+  return o;
 }
 
 /**
