@@ -15,7 +15,7 @@
  * unchanged runs into one fresh output buffer about the size of the chunk (output-buffer.ts).
  */
 
-import { grownOutput, inPlaceOutput, usualSlack } from "./output-buffer.js";
+import { grownOutput, inPlaceOutput, type OutputRecycler, usualSlack } from "./output-buffer.js";
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -37,7 +37,14 @@ class CrlfEncoder {
   /** The previous input byte was a CR, written as is. */
   protected afterCR = false;
 
-  constructor(private readonly stuff: boolean) {}
+  /**
+   * `recycler`: where output buffers come from, for a caller that knows when the bytes written from them
+   * are gone (output-buffer.ts); without one every output is a fresh buffer.
+   */
+  constructor(
+    private readonly stuff: boolean,
+    private readonly recycler: OutputRecycler | undefined,
+  ) {}
 
   /** Encodes one chunk. Returns the chunk itself when nothing in it needs changing. */
   encode(input: Uint8Array): Uint8Array {
@@ -58,7 +65,7 @@ class CrlfEncoder {
         pos = 1; // completes the CRLF begun in the previous chunk
       } else {
         // The previous chunk ended with a bare CR: insert the missing LF before this chunk.
-        out = inPlaceOutput(chunk, usualSlack(n));
+        out = inPlaceOutput(chunk, usualSlack(n), this.recycler);
         out[o++] = LF;
       }
       lineStart = true;
@@ -77,7 +84,7 @@ class CrlfEncoder {
         lineStart = false;
         if (stuff && chunk[pos] === DOT) {
           // RFC 5321 §4.5.2: a line that begins with "." gets one more "." in front.
-          out = roomFor(out, chunk, o, copied);
+          out = roomFor(out, chunk, o, copied, this.recycler);
           o = moveRun(out, o, out.length - n + copied, out.length - n + pos);
           out[o++] = DOT;
           copied = pos; // the original dot follows with the rest of the line
@@ -103,7 +110,7 @@ class CrlfEncoder {
           pos = e + 2; // a proper CRLF: unchanged
         } else {
           // Bare CR: write it followed by an inserted LF.
-          out = roomFor(out, chunk, o, copied);
+          out = roomFor(out, chunk, o, copied, this.recycler);
           o = moveRun(out, o, out.length - n + copied, out.length - n + e + 1);
           out[o++] = LF;
           copied = e + 1;
@@ -113,7 +120,7 @@ class CrlfEncoder {
       } else if (nextLF < n) {
         // An LF not preceded by CR (a CR before it would have consumed it above): insert a CR.
         const e = nextLF;
-        out = roomFor(out, chunk, o, copied);
+        out = roomFor(out, chunk, o, copied, this.recycler);
         o = moveRun(out, o, out.length - n + copied, out.length - n + e);
         out[o++] = CR;
         copied = e; // the LF itself follows
@@ -157,9 +164,15 @@ class CrlfEncoder {
  * written): made at the first insertion; grown when the output would catch up with the input still to be
  * moved, then with room for the worst case of the rest (every remaining octet inserting one).
  */
-function roomFor(out: Buffer | undefined, chunk: Uint8Array, o: number, copied: number): Buffer {
+function roomFor(
+  out: Buffer | undefined,
+  chunk: Uint8Array,
+  o: number,
+  copied: number,
+  recycler: OutputRecycler | undefined,
+): Buffer {
   const n = chunk.length;
-  if (out === undefined) return inPlaceOutput(chunk, usualSlack(n));
+  if (out === undefined) return inPlaceOutput(chunk, usualSlack(n), recycler);
   if (o - copied < out.length - n) return out;
   return grownOutput(out, o, chunk, copied, o - copied + (n - copied) + 16);
 }
@@ -184,8 +197,8 @@ function moveRun(out: Buffer, o: number, from: number, to: number): number {
  * ```
  */
 export class DotStuffer extends CrlfEncoder {
-  constructor() {
-    super(true);
+  constructor(recycler?: OutputRecycler) {
+    super(true, recycler);
   }
 
   /**
@@ -211,8 +224,8 @@ export class DotStuffer extends CrlfEncoder {
  * nothing else changes.
  */
 export class LineEndNormalizer extends CrlfEncoder {
-  constructor() {
-    super(false);
+  constructor(recycler?: OutputRecycler) {
+    super(false, recycler);
   }
 
   /**

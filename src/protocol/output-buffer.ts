@@ -20,8 +20,9 @@
  * A buffer of `input.length + slack` octets whose last `input.length` are the input: input octet i is at
  * `buffer.length - input.length + i`, and the output is written from 0.
  */
-export function inPlaceOutput(input: Uint8Array, slack: number): Buffer {
-  const out = Buffer.allocUnsafe(input.length + slack);
+export function inPlaceOutput(input: Uint8Array, slack: number, recycler?: OutputRecycler): Buffer {
+  const size = input.length + slack;
+  const out = recycler && size >= RECYCLED_MIN ? recycler.take(size) : Buffer.allocUnsafe(size);
   out.set(input, slack);
   return out;
 }
@@ -46,4 +47,64 @@ export function grownOutput(
 /** The slack for ordinary text: an eighth of the input (a line end or escape per 8 octets), and a little. */
 export function usualSlack(n: number): number {
   return (n >>> 3) + 16;
+}
+
+/** Outputs smaller than this come from Node's own buffer pool: not worth keeping. */
+const RECYCLED_MIN = 4096;
+/** The most octets of free buffers a recycler keeps for reuse. */
+const RECYCLER_KEEPS = 1024 * 1024;
+
+/**
+ * Output buffers used again once the bytes in them have left the process, so that a long stream's
+ * encoded copy is not garbage (a 200 MiB message through an encoder that copies every chunk made as
+ * much garbage again as the source, and between two collections that is several MiB of peak RSS).
+ * Whoever knows when the bytes are gone says so: the BDAT framer when a chunk's reply arrives (the server
+ * has read it all), a writer when its socket has nothing queued. Buffers are taken in order; `mark()`
+ * names the point reached, and `release(mark)` frees every buffer taken before it. At most
+ * RECYCLER_KEEPS octets wait for reuse; the rest are left to the garbage collector.
+ */
+export class OutputRecycler {
+  /** Taken and not yet released, in the order taken. */
+  readonly #inUse: Buffer[] = [];
+  /** How many buffers were taken before #inUse[0]. */
+  #releasedUpTo = 0;
+  readonly #free: Buffer[] = [];
+  #freeOctets = 0;
+
+  /** A buffer of exactly `size` octets (a view of a free one when one is large enough). */
+  take(size: number): Buffer {
+    let whole: Buffer | undefined;
+    const free = this.#free;
+    for (let k = free.length - 1; k >= 0; k--) {
+      if (free[k]!.length >= size) {
+        whole = free[k]!;
+        free[k] = free[free.length - 1]!;
+        free.pop();
+        this.#freeOctets -= whole.length;
+        break;
+      }
+    }
+    // a little room over the size, so that the next chunk of about the same size fits too
+    whole ??= Buffer.allocUnsafeSlow(size + (size >>> 4));
+    this.#inUse.push(whole);
+    return whole.subarray(0, size);
+  }
+
+  /** The point reached: every buffer taken so far is before it. */
+  mark(): number {
+    return this.#releasedUpTo + this.#inUse.length;
+  }
+
+  /** The bytes in every buffer taken before `mark` are gone: those buffers may be taken again. */
+  release(mark: number = this.mark()): void {
+    const count = mark - this.#releasedUpTo;
+    if (count <= 0) return;
+    const released = this.#inUse.splice(0, count);
+    this.#releasedUpTo += released.length;
+    for (const whole of released) {
+      if (this.#freeOctets + whole.length > RECYCLER_KEEPS) continue;
+      this.#free.push(whole);
+      this.#freeOctets += whole.length;
+    }
+  }
 }
