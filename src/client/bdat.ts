@@ -1,6 +1,5 @@
 import * as commands from "../protocol/commands.js";
 import { LineEndNormalizer } from "../protocol/dot-stuff.js";
-import { OutputRecycler } from "../protocol/output-buffer.js";
 import { isPositive } from "../protocol/reply.js";
 import type { Connection } from "../transport/connection.js";
 import type { DataEncoder, DataOutput } from "../transport/data-writer.js";
@@ -10,8 +9,6 @@ import type { Reply } from "../types.js";
 // pipelined: up to BDAT_WINDOW octets of them may wait for their reply while the next is written, so a
 // large message is not slowed to one chunk per round trip; every reply is still checked, and after a
 // refused chunk nothing more is sent (RFC 3030 §2: the server refuses every later BDAT of the transaction).
-// A chunk's reply also says that the server has read it: the buffers its normalised copy was written
-// from are used again for the next chunks, so that copy is not garbage (output-buffer.ts).
 
 /** Octets gathered into one BDAT chunk at most (the last chunk may be larger by one source piece). */
 export const BDAT_CHUNK = 256 * 1024;
@@ -31,8 +28,7 @@ export class BdatFramer implements DataEncoder {
   readonly #connection: Connection;
   readonly #timeoutMs: number;
   readonly #expectLast: () => void;
-  readonly #recycler = new OutputRecycler();
-  readonly #normalizer = new LineEndNormalizer(this.#recycler);
+  readonly #normalizer = new LineEndNormalizer();
   #head: commands.Command[];
   #held: Uint8Array[] = [];
   #heldOctets = 0;
@@ -40,8 +36,6 @@ export class BdatFramer implements DataEncoder {
   /** Chunks written and not yet answered, oldest first (they are answered in order). */
   readonly #unanswered: { reply: Promise<Reply>; octets: number }[] = [];
   #unansweredOctets = 0;
-  /** The recycler's mark after the pieces of the last chunk written. */
-  #framed = 0;
   /** The replies to every chunk but the LAST one, in order. */
   readonly replies: Promise<Reply>[] = [];
 
@@ -52,27 +46,17 @@ export class BdatFramer implements DataEncoder {
     this.#expectLast = expectLast;
   }
 
-  /**
-   * Everything given to the output so far has left the process (the writer's socket has nothing queued):
-   * the buffers of the chunks written may be used again, not those of the pieces still held.
-   */
-  written(): void {
-    this.#recycler.release(this.#framed);
-  }
-
   /** True once the server refused a chunk: nothing more is read or written. */
   get stopped(): boolean {
     return this.#refused;
   }
 
   push(chunk: Uint8Array, out: DataOutput): Promise<void> | undefined {
-    const held = this.#recycler.mark(); // the buffers of the pieces held so far, not of `data`
     const data = this.#normalizer.encode(chunk);
     if (data.length === 0) return undefined;
     let wait: Promise<void> | undefined;
     // one piece is always held back, so that the last frame can say LAST
-    if (this.#heldOctets > 0 && this.#heldOctets + data.length > BDAT_CHUNK)
-      wait = this.#frame(out, false, held);
+    if (this.#heldOctets > 0 && this.#heldOctets + data.length > BDAT_CHUNK) wait = this.#frame(out, false);
     this.#held.push(data); // encoders hand out fresh buffers or views of the input: safe to keep
     this.#heldOctets += data.length;
     return wait;
@@ -85,14 +69,11 @@ export class BdatFramer implements DataEncoder {
       this.#heldOctets += tail.length;
     }
     this.#expectLast();
-    this.#frame(out, true, this.#recycler.mark());
+    this.#frame(out, true);
   }
 
-  /**
-   * Writes the held pieces as one chunk (`held`: the recycler's mark after their buffers); returns a wait
-   * when the window is full.
-   */
-  #frame(out: DataOutput, last: boolean, held: number): Promise<void> | undefined {
+  /** Writes the held pieces as one chunk; returns a wait when the window is full. */
+  #frame(out: DataOutput, last: boolean): Promise<void> | undefined {
     const octets = this.#heldOctets;
     const reply = last ? undefined : this.#connection.expect("BDAT", this.#timeoutMs);
     out.commands([...this.#head, commands.bdat(octets, last)]);
@@ -101,7 +82,6 @@ export class BdatFramer implements DataEncoder {
     for (const piece of this.#held) out.bytes(piece);
     this.#held = [];
     this.#heldOctets = 0;
-    this.#framed = held;
     if (reply === undefined) return undefined;
     this.replies.push(reply);
     const entry = { reply, octets };
@@ -110,7 +90,6 @@ export class BdatFramer implements DataEncoder {
     const answered = (): void => {
       this.#unanswered.shift();
       this.#unansweredOctets -= octets;
-      this.#recycler.release(held); // the server has read the chunk
     };
     reply.then((r) => {
       answered();

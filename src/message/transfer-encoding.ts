@@ -4,7 +4,7 @@
  * input anywhere gives the same output as encoding it whole. Output line ends are CRLF.
  */
 
-import { grownOutput, inPlaceOutput, usualSlack } from "../protocol/output-buffer.js";
+import { grownOutput, outputFor, usualSlack } from "../protocol/output-buffer.js";
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -23,11 +23,8 @@ const SAFE = new Uint8Array(256);
 for (let b = 0x20; b < 0x7f; b++) SAFE[b] = b === EQ ? 0 : 1;
 SAFE[TAB] = 1;
 
-/**
- * How far the output may be from overtaking the input still to be read, at the top of the encoding loop:
- * one turn writes at most 9 octets more than it reads (a soft break, "=20" and CRLF for one line end).
- */
-const STEP_ROOM = 32;
+/** Room for one turn of the encoding loop: a run up to the soft break (75) and a line end (8). */
+const STEP_ROOM = 96;
 
 /**
  * Quoted-printable for text (RFC 2045 §6.7):
@@ -41,8 +38,8 @@ const STEP_ROOM = 32;
  *
  * Runs of bytes that stay as they are are copied whole. A SPACE or TAB is written as it comes and
  * re-encoded if a line break follows it; one that ends a chunk is held back until the next chunk.
- * The output is built in place (output-buffer.ts) in a buffer about the size of the input, grown once for
- * text that needs more (8-bit).
+ * The output is a buffer about the size of the input (output-buffer.ts), grown once for text that needs
+ * more (8-bit).
  */
 export class QuotedPrintableEncoder {
   /** Characters on the current output line. */
@@ -55,9 +52,7 @@ export class QuotedPrintableEncoder {
   /** Encodes one chunk; the result may be empty (a held-back space). */
   encode(chunk: Uint8Array): Uint8Array {
     const n = chunk.length;
-    // input octet i is at base + i; the output is written from 0 and never overtakes it
-    let out = inPlaceOutput(chunk, usualSlack(n) + STEP_ROOM);
-    let base = out.length - n;
+    let out: Uint8Array = outputFor(n + usualSlack(n) + STEP_ROOM);
     let o = 0;
     let col = this.col;
     let i = 0;
@@ -71,10 +66,9 @@ export class QuotedPrintableEncoder {
       this.ws = NONE;
     }
     while (i < n) {
-      if (o + STEP_ROOM > base + i) {
+      if (o + STEP_ROOM > out.length) {
         // Room for the worst case of the rest: 3 characters per octet and a soft break per 25 octets.
-        out = grownOutput(out, o, chunk, i, o - i + 3 * (n - i) + 2 * STEP_ROOM);
-        base = out.length - n;
+        out = grownOutput(out, o, o + 4 * (n - i) + STEP_ROOM);
       }
       if (col === 0 && chunk[i] === DOT) {
         o = writeHex(out, o, DOT); // "=2E": no encoded line begins with "."
@@ -88,7 +82,8 @@ export class QuotedPrintableEncoder {
       while (j < stop && SAFE[chunk[j]!] === 1) j++;
       if (j > i) {
         const len = j - i;
-        if (len > 16) out.copyWithin(o, base + i, base + j);
+        if (len > 16)
+          out.set(chunk.subarray(i, j), o); // a view: see output-buffer.ts
         else for (let k = i; k < j; k++) out[o + k - i] = chunk[k]!;
         o += len;
         col += len;

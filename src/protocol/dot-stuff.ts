@@ -15,7 +15,7 @@
  * unchanged runs into one fresh output buffer about the size of the chunk (output-buffer.ts).
  */
 
-import { grownOutput, inPlaceOutput, type OutputRecycler, usualSlack } from "./output-buffer.js";
+import { grownOutput, outputFor, usualSlack } from "./output-buffer.js";
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -37,14 +37,7 @@ class CrlfEncoder {
   /** The previous input byte was a CR, written as is. */
   protected afterCR = false;
 
-  /**
-   * `recycler`: where output buffers come from, for a caller that knows when the bytes written from them
-   * are gone (output-buffer.ts); without one every output is a fresh buffer.
-   */
-  constructor(
-    private readonly stuff: boolean,
-    private readonly recycler: OutputRecycler | undefined,
-  ) {}
+  constructor(private readonly stuff: boolean) {}
 
   /** Encodes one chunk. Returns the chunk itself when nothing in it needs changing. */
   encode(input: Uint8Array): Uint8Array {
@@ -53,7 +46,7 @@ class CrlfEncoder {
     // Buffer's indexOf (memchr) is about twice as fast as TypedArray's: view plain arrays as Buffers.
     const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, n);
     const stuff = this.stuff;
-    let out: Buffer | undefined; // built in place: input octet i at out.length - n + i (output-buffer.ts)
+    let out: Uint8Array | undefined;
     let o = 0; // write position in out
     let copied = 0; // input before this index is already in out (or unchanged, while out is undefined)
     let pos = 0; // scan position
@@ -65,7 +58,7 @@ class CrlfEncoder {
         pos = 1; // completes the CRLF begun in the previous chunk
       } else {
         // The previous chunk ended with a bare CR: insert the missing LF before this chunk.
-        out = inPlaceOutput(chunk, usualSlack(n), this.recycler);
+        out = outputFor(n + usualSlack(n));
         out[o++] = LF;
       }
       lineStart = true;
@@ -84,8 +77,8 @@ class CrlfEncoder {
         lineStart = false;
         if (stuff && chunk[pos] === DOT) {
           // RFC 5321 §4.5.2: a line that begins with "." gets one more "." in front.
-          out = roomFor(out, chunk, o, copied, this.recycler);
-          o = moveRun(out, o, out.length - n + copied, out.length - n + pos);
+          out = roomFor(out, n, o, copied);
+          o = copyRun(chunk, copied, pos, out, o);
           out[o++] = DOT;
           copied = pos; // the original dot follows with the rest of the line
         }
@@ -110,8 +103,8 @@ class CrlfEncoder {
           pos = e + 2; // a proper CRLF: unchanged
         } else {
           // Bare CR: write it followed by an inserted LF.
-          out = roomFor(out, chunk, o, copied, this.recycler);
-          o = moveRun(out, o, out.length - n + copied, out.length - n + e + 1);
+          out = roomFor(out, n, o, copied);
+          o = copyRun(chunk, copied, e + 1, out, o);
           out[o++] = LF;
           copied = e + 1;
           pos = e + 1;
@@ -120,8 +113,8 @@ class CrlfEncoder {
       } else if (nextLF < n) {
         // An LF not preceded by CR (a CR before it would have consumed it above): insert a CR.
         const e = nextLF;
-        out = roomFor(out, chunk, o, copied, this.recycler);
-        o = moveRun(out, o, out.length - n + copied, out.length - n + e);
+        out = roomFor(out, n, o, copied);
+        o = copyRun(chunk, copied, e, out, o);
         out[o++] = CR;
         copied = e; // the LF itself follows
         pos = e + 1;
@@ -133,7 +126,7 @@ class CrlfEncoder {
 
     this.lineStart = lineStart;
     if (out === undefined) return input;
-    o = moveRun(out, o, out.length - n + copied, out.length);
+    o = copyRun(chunk, copied, n, out, o);
     return out.subarray(0, o);
   }
 
@@ -160,30 +153,27 @@ class CrlfEncoder {
 }
 
 /**
- * The in-place output before one more octet is inserted (input from `copied` on not yet moved, `o` octets
- * written): made at the first insertion; grown when the output would catch up with the input still to be
- * moved, then with room for the worst case of the rest (every remaining octet inserting one).
+ * The output buffer, with room for one inserted octet and the rest of the chunk (input from `copied` on,
+ * `o` octets written): made at the first insertion; grown when a chunk of very short lines outgrows the
+ * first guess, then to the worst case for the rest (each remaining octet becomes at most 2).
  */
-function roomFor(
-  out: Buffer | undefined,
-  chunk: Uint8Array,
-  o: number,
-  copied: number,
-  recycler: OutputRecycler | undefined,
-): Buffer {
-  const n = chunk.length;
-  if (out === undefined) return inPlaceOutput(chunk, usualSlack(n), recycler);
-  if (o - copied < out.length - n) return out;
-  return grownOutput(out, o, chunk, copied, o - copied + (n - copied) + 16);
+function roomFor(out: Uint8Array | undefined, n: number, o: number, copied: number): Uint8Array {
+  if (out === undefined) return outputFor(n + usualSlack(n));
+  const rest = n - copied;
+  return o + rest + 1 <= out.length ? out : grownOutput(out, o, o + 2 * rest + 16);
 }
 
-/** Moves out[from, to) down to o (o <= from: the output is behind the input); returns the new write position. */
-function moveRun(out: Buffer, o: number, from: number, to: number): number {
-  if (to - from > 16) {
-    out.copyWithin(o, from, to);
-    return o + (to - from);
+/**
+ * Copies chunk[from, to) into out at o; returns the new write position. A long run goes through a view
+ * (output-buffer.ts explains why that small allocation is kept), a short one byte by byte.
+ */
+function copyRun(chunk: Uint8Array, from: number, to: number, out: Uint8Array, o: number): number {
+  const len = to - from;
+  if (len > 32) {
+    out.set(chunk.subarray(from, to), o);
+    return o + len;
   }
-  for (let i = from; i < to; i++) out[o++] = out[i]!;
+  for (let i = from; i < to; i++) out[o++] = chunk[i]!;
   return o;
 }
 
@@ -197,8 +187,8 @@ function moveRun(out: Buffer, o: number, from: number, to: number): number {
  * ```
  */
 export class DotStuffer extends CrlfEncoder {
-  constructor(recycler?: OutputRecycler) {
-    super(true, recycler);
+  constructor() {
+    super(true);
   }
 
   /**
@@ -224,8 +214,8 @@ export class DotStuffer extends CrlfEncoder {
  * nothing else changes.
  */
 export class LineEndNormalizer extends CrlfEncoder {
-  constructor(recycler?: OutputRecycler) {
-    super(false, recycler);
+  constructor() {
+    super(false);
   }
 
   /**

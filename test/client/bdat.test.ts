@@ -106,10 +106,9 @@ describe("BDAT window", () => {
     assert.equal(await chunksBeforeFirstReply(unanswered + 2, unanswered, size), unanswered);
   });
 
-  it("a copied (normalised) stream arrives intact while its buffers are used again after each reply", async () => {
-    // 64 KiB pieces of LF-only lines (the normaliser copies each), 4 per chunk; the source yields to the
-    // event loop between pieces, so each chunk's reply arrives while the next chunk's pieces are held:
-    // a buffer used again too early (before its own chunk was answered) would change bytes on the wire
+  it("a normalised (copied) stream arrives intact, its pieces held and framed while replies arrive", async () => {
+    // 64 KiB pieces of LF-only lines (the normaliser copies each), several per chunk; the source yields to
+    // the event loop between pieces, so each chunk's reply arrives while the next chunk's pieces are held
     const count = 40;
     const piece = (i: number): Buffer =>
       Buffer.from(`${String(i).padStart(4, "0")} ${"x".repeat(58)}\n`.repeat(1024));
