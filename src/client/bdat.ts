@@ -6,14 +6,17 @@ import type { DataEncoder, DataOutput } from "../transport/data-writer.js";
 import type { Reply } from "../types.js";
 
 // RFC 3030 CHUNKING: the message goes as BDAT chunks (line ends normalised, no dot-stuffing). Chunks are
-// pipelined: up to BDAT_WINDOW of them may wait for their reply while the next is written, so a large
-// message is not slowed to one chunk per round trip; every reply is still checked, and after a refused
-// chunk nothing more is sent (RFC 3030 §2: the server refuses every later BDAT of the transaction).
+// pipelined: up to BDAT_WINDOW octets of them may wait for their reply while the next is written, so a
+// large message is not slowed to one chunk per round trip; every reply is still checked, and after a
+// refused chunk nothing more is sent (RFC 3030 §2: the server refuses every later BDAT of the transaction).
 
 /** Octets gathered into one BDAT chunk at most (the last chunk may be larger by one source piece). */
 export const BDAT_CHUNK = 256 * 1024;
-/** Chunks whose reply may be outstanding while the next one is written (4 MiB in flight at most). */
-export const BDAT_WINDOW = 16;
+/**
+ * Octets of chunks whose reply may be outstanding while the next one is written (16 chunks): at 20 ms
+ * round trip that allows 200 MiB/s, and it bounds what waits for a reply, whatever the source's piece size.
+ */
+export const BDAT_WINDOW = 16 * BDAT_CHUNK;
 
 /**
  * The BDAT framer: gathers the normalised content into chunks of up to BDAT_CHUNK octets (so a small
@@ -30,6 +33,9 @@ export class BdatFramer implements DataEncoder {
   #held: Uint8Array[] = [];
   #heldOctets = 0;
   #refused = false;
+  /** Chunks written and not yet answered, oldest first (they are answered in order). */
+  readonly #unanswered: { reply: Promise<Reply>; octets: number }[] = [];
+  #unansweredOctets = 0;
   /** The replies to every chunk but the LAST one, in order. */
   readonly replies: Promise<Reply>[] = [];
 
@@ -77,14 +83,21 @@ export class BdatFramer implements DataEncoder {
     this.#held = [];
     this.#heldOctets = 0;
     if (reply === undefined) return undefined;
-    const replies = this.replies;
-    replies.push(reply);
+    this.replies.push(reply);
+    const entry = { reply, octets };
+    this.#unanswered.push(entry);
+    this.#unansweredOctets += octets;
+    const answered = (): void => {
+      this.#unanswered.shift();
+      this.#unansweredOctets -= octets;
+    };
     reply.then((r) => {
+      answered();
       if (!isPositive(r)) this.#refused = true;
-    }, noop);
-    // With BDAT_WINDOW chunks unanswered, the next one waits for the oldest of them.
-    const oldest = replies[replies.length - 1 - BDAT_WINDOW];
-    return oldest?.then(noop, noop);
+    }, answered);
+    // With more than BDAT_WINDOW octets unanswered, the next chunk waits for the oldest reply.
+    if (this.#unansweredOctets <= BDAT_WINDOW) return undefined;
+    return this.#unanswered[0]!.reply.then(noop, noop);
   }
 }
 

@@ -4,13 +4,14 @@
  * input anywhere gives the same output as encoding it whole. Output line ends are CRLF.
  */
 
-import { OutputPool } from "../protocol/output-pool.js";
+import { grownOutput, outputFor, usualSlack } from "../protocol/output-buffer.js";
 
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
 const TAB = 0x09;
 const EQ = 0x3d;
+const DOT = 0x2e;
 const HEX = Buffer.from("0123456789ABCDEF", "latin1");
 /** Characters before a soft line break: 75 plus the "=" make the 76 of RFC 2045 §6.7 rule (5). */
 const QP_LINE = 75;
@@ -22,18 +23,23 @@ const SAFE = new Uint8Array(256);
 for (let b = 0x20; b < 0x7f; b++) SAFE[b] = b === EQ ? 0 : 1;
 SAFE[TAB] = 1;
 
-const pool = new OutputPool();
+/** Room for one turn of the encoding loop: a run up to the soft break (75) and a line end (8). */
+const STEP_ROOM = 96;
 
 /**
  * Quoted-printable for text (RFC 2045 §6.7):
  * - printable ASCII other than "=" is kept (rule 2); "=", controls and 8-bit octets become "=HH" (rule 1);
  * - CRLF, bare LF and bare CR are hard line breaks, written as CRLF (rule 4);
  * - a space or TAB right before a line break (or at the end) is encoded, others are kept (rule 3);
- * - lines are at most 76 characters, with "=" soft breaks (rule 5).
- * A "." at the start of a line is left alone: the DATA encoder (DotStuffer) stuffs it on the wire.
+ * - lines are at most 76 characters, with "=" soft breaks (rule 5);
+ * - a "." that would begin an encoded line is written "=2E" (rule 1 allows it for any octet): no line of
+ *   the encoded text needs dot-stuffing, so the DATA encoder passes the output on as it is instead of
+ *   copying it once more, and a transport that mishandles a lone "." line cannot cut the message short.
  *
  * Runs of bytes that stay as they are are copied whole. A SPACE or TAB is written as it comes and
  * re-encoded if a line break follows it; one that ends a chunk is held back until the next chunk.
+ * The output is a buffer about the size of the input (output-buffer.ts), grown once for text that needs
+ * more (8-bit).
  */
 export class QuotedPrintableEncoder {
   /** Characters on the current output line. */
@@ -46,8 +52,7 @@ export class QuotedPrintableEncoder {
   /** Encodes one chunk; the result may be empty (a held-back space). */
   encode(chunk: Uint8Array): Uint8Array {
     const n = chunk.length;
-    // Worst case: 3 characters per byte, a 3-character soft break per 25 bytes, plus a held-back space.
-    const out = pool.take(4 * n + 8);
+    let out: Uint8Array = outputFor(n + usualSlack(n) + STEP_ROOM);
     let o = 0;
     let col = this.col;
     let i = 0;
@@ -61,13 +66,24 @@ export class QuotedPrintableEncoder {
       this.ws = NONE;
     }
     while (i < n) {
+      if (o + STEP_ROOM > out.length) {
+        // Room for the worst case of the rest: 3 characters per octet and a soft break per 25 octets.
+        out = grownOutput(out, o, o + 4 * (n - i) + STEP_ROOM);
+      }
+      if (col === 0 && chunk[i] === DOT) {
+        o = writeHex(out, o, DOT); // "=2E": no encoded line begins with "."
+        col = 3;
+        i++;
+        continue;
+      }
       // Copy the longest run of safe bytes that fits on the line before a soft break.
       const stop = Math.min(n, i + (QP_LINE - col));
       let j = i;
       while (j < stop && SAFE[chunk[j]!] === 1) j++;
       if (j > i) {
         const len = j - i;
-        if (len > 16) out.set(chunk.subarray(i, j), o);
+        if (len > 16)
+          out.set(chunk.subarray(i, j), o); // a view: see output-buffer.ts
         else for (let k = i; k < j; k++) out[o + k - i] = chunk[k]!;
         o += len;
         col += len;
@@ -113,7 +129,7 @@ export class QuotedPrintableEncoder {
       col--;
     }
     this.col = col;
-    return pool.keep(out, o);
+    return out.subarray(0, o);
   }
 
   /**

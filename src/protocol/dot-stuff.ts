@@ -12,10 +12,10 @@
  * Both are byte-level state machines whose state crosses chunk boundaries: splitting the input anywhere
  * (inside CRLF, before a dot, inside a UTF-8 sequence) gives the same output as encoding it whole.
  * When a chunk needs no change, `encode()` returns the chunk itself (no copy); otherwise it copies the
- * unchanged runs into one output buffer of at most 2n + 1 bytes.
+ * unchanged runs into one fresh output buffer about the size of the chunk (output-buffer.ts).
  */
 
-import { OutputPool } from "./output-pool.js";
+import { grownOutput, outputFor, usualSlack } from "./output-buffer.js";
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -58,7 +58,7 @@ class CrlfEncoder {
         pos = 1; // completes the CRLF begun in the previous chunk
       } else {
         // The previous chunk ended with a bare CR: insert the missing LF before this chunk.
-        out = allocate(n);
+        out = outputFor(n + usualSlack(n));
         out[o++] = LF;
       }
       lineStart = true;
@@ -77,7 +77,7 @@ class CrlfEncoder {
         lineStart = false;
         if (stuff && chunk[pos] === DOT) {
           // RFC 5321 §4.5.2: a line that begins with "." gets one more "." in front.
-          if (out === undefined) out = allocate(n);
+          out = roomFor(out, n, o, copied);
           o = copyRun(chunk, copied, pos, out, o);
           out[o++] = DOT;
           copied = pos; // the original dot follows with the rest of the line
@@ -103,7 +103,7 @@ class CrlfEncoder {
           pos = e + 2; // a proper CRLF: unchanged
         } else {
           // Bare CR: write it followed by an inserted LF.
-          if (out === undefined) out = allocate(n);
+          out = roomFor(out, n, o, copied);
           o = copyRun(chunk, copied, e + 1, out, o);
           out[o++] = LF;
           copied = e + 1;
@@ -113,7 +113,7 @@ class CrlfEncoder {
       } else if (nextLF < n) {
         // An LF not preceded by CR (a CR before it would have consumed it above): insert a CR.
         const e = nextLF;
-        if (out === undefined) out = allocate(n);
+        out = roomFor(out, n, o, copied);
         o = copyRun(chunk, copied, e, out, o);
         out[o++] = CR;
         copied = e; // the LF itself follows
@@ -127,7 +127,7 @@ class CrlfEncoder {
     this.lineStart = lineStart;
     if (out === undefined) return input;
     o = copyRun(chunk, copied, n, out, o);
-    return pool.keep(out, o);
+    return out.subarray(0, o);
   }
 
   /** Forgets all state, ready for a new message. */
@@ -152,23 +152,29 @@ class CrlfEncoder {
   }
 }
 
-const pool = new OutputPool();
-
-/** Room for the output of n input bytes: each byte grows to at most 2, plus a carried LF. */
-function allocate(n: number): Uint8Array {
-  return pool.take(2 * n + 1);
+/**
+ * The output buffer, with room for one inserted octet and the rest of the chunk (input from `copied` on,
+ * `o` octets written): made at the first insertion; grown when a chunk of very short lines outgrows the
+ * first guess, then to the worst case for the rest (each remaining octet becomes at most 2).
+ */
+function roomFor(out: Uint8Array | undefined, n: number, o: number, copied: number): Uint8Array {
+  if (out === undefined) return outputFor(n + usualSlack(n));
+  const rest = n - copied;
+  return o + rest + 1 <= out.length ? out : grownOutput(out, o, o + 2 * rest + 16);
 }
 
-/** Copies chunk[from, to) into out at o; returns the new write position. */
+/**
+ * Copies chunk[from, to) into out at o; returns the new write position. A long run goes through a view
+ * (output-buffer.ts explains why that small allocation is kept), a short one byte by byte.
+ */
 function copyRun(chunk: Uint8Array, from: number, to: number, out: Uint8Array, o: number): number {
   const len = to - from;
   if (len > 32) {
     out.set(chunk.subarray(from, to), o);
-  } else {
-    for (let i = from; i < to; i++) out[o++] = chunk[i]!;
-    return o;
+    return o + len;
   }
-  return o + len;
+  for (let i = from; i < to; i++) out[o++] = chunk[i]!;
+  return o;
 }
 
 /**

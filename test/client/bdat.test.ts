@@ -16,7 +16,8 @@ import {
 const start = scriptedServers();
 const NAME = "client.example";
 const CHUNK = BDAT_CHUNK;
-const WINDOW = BDAT_WINDOW;
+/** Chunks of BDAT_CHUNK octets that fit in the window. */
+const WINDOW = BDAT_WINDOW / BDAT_CHUNK;
 
 async function session(
   steps: Step[],
@@ -33,12 +34,46 @@ async function session(
   return { smtp, server };
 }
 
-/** `count` pieces of exactly one BDAT chunk each, each a fresh buffer; `before(i)` runs before piece i. */
-async function* pieces(count: number, before?: (i: number) => Promise<void>): AsyncGenerator<Buffer> {
+/**
+ * `count` pieces of `size` octets (one BDAT chunk by default), each a fresh buffer; `before(i)` runs
+ * before piece i.
+ */
+async function* pieces(
+  count: number,
+  before?: (i: number) => Promise<void>,
+  size = CHUNK,
+): AsyncGenerator<Buffer> {
   for (let i = 0; i < count; i++) {
     await before?.(i);
-    yield Buffer.alloc(CHUNK, `pc ${i % 10}  \r\n`); // 8 octets a line: no line crosses a piece
+    yield Buffer.alloc(size, `pc ${i % 10}  \r\n`); // 8 octets a line: no line crosses a piece
   }
+}
+
+/**
+ * Sends `frames` pieces of `size` octets (one chunk each) to a server that answers nothing until it has
+ * read `unanswered` chunks, then pauses (so an unbounded client would write every chunk before the first
+ * reply); returns how many BDAT commands the client wrote before the first reply.
+ */
+async function chunksBeforeFirstReply(frames: number, unanswered: number, size: number): Promise<number> {
+  const transcript: string[] = [];
+  const { smtp, server } = await session(
+    [
+      ...Array.from({ length: unanswered }, (): Step => ({ bdat: true })),
+      { wait: 200 },
+      { send: "250 ok\r\n".repeat(unanswered) },
+      ...Array.from({ length: frames - unanswered - 1 }, (): Step => ({ bdat: true, reply: "250 ok\r\n" })),
+      { bdat: true, reply: "250 2.0.0 done\r\n" },
+    ],
+    (entry) => transcript.push(`${entry.direction} ${entry.line}`),
+  );
+  const result = await smtp.sendRaw("a@example.org", ["b@example.net"], pieces(frames, undefined, size));
+  assert.equal(result.reply.text, "done");
+  await server.done;
+  assert.equal(server.messages.length, frames);
+  assert.ok(server.messages.every((m) => m.length === size));
+  const afterEnvelope = transcript.slice(transcript.findIndex((l) => l.startsWith("C RCPT")) + 2);
+  const firstReply = afterEnvelope.findIndex((l) => l.startsWith("S "));
+  return afterEnvelope.slice(0, firstReply).filter((l) => l.startsWith("C BDAT")).length;
 }
 
 describe("BDAT window", () => {
@@ -59,30 +94,55 @@ describe("BDAT window", () => {
     );
   });
 
-  it(`at most ${WINDOW} chunks wait for their reply: the next one waits for the oldest`, async () => {
-    const transcript: string[] = [];
-    const frames = WINDOW + 4;
-    // The server answers nothing until it has read WINDOW + 1 chunks (the client may not wait for fewer),
-    // then pauses, so an unbounded client would have written every chunk before the first reply.
+  it(`at most ${WINDOW} chunks of ${CHUNK} octets wait for their reply: the next one waits for the oldest`, async () => {
+    // the client may not wait before WINDOW + 1 chunks are out (the window is full only then)
+    assert.equal(await chunksBeforeFirstReply(WINDOW + 4, WINDOW + 1, CHUNK), WINDOW + 1);
+  });
+
+  it("the window counts octets: a source of 1 MiB pieces has 4 chunks unanswered, not 16", async () => {
+    // each 1 MiB piece is one chunk; a window of chunks would put 17 MiB on the wire before any reply
+    const size = 1024 * 1024;
+    const unanswered = BDAT_WINDOW / size + 1;
+    assert.equal(await chunksBeforeFirstReply(unanswered + 2, unanswered, size), unanswered);
+  });
+
+  it("a normalised (copied) stream arrives intact, its pieces held and framed while replies arrive", async () => {
+    // 64 KiB pieces of LF-only lines (the normaliser copies each), several per chunk; the source yields to
+    // the event loop between pieces, so each chunk's reply arrives while the next chunk's pieces are held
+    const count = 40;
+    const piece = (i: number): Buffer =>
+      Buffer.from(`${String(i).padStart(4, "0")} ${"x".repeat(58)}\n`.repeat(1024));
+    const sizes = Array.from({ length: count }, (_, i) => piece(i).length + 1024); // + a CR per line
+    const chunks: number[] = [];
+    for (let i = 0, octets = 0; i < count; i++) {
+      if (octets > 0 && octets + sizes[i]! > CHUNK) {
+        chunks.push(octets);
+        octets = 0;
+      }
+      octets += sizes[i]!;
+      if (i === count - 1) chunks.push(octets);
+    }
     const { smtp, server } = await session(
-      [
-        ...Array.from({ length: WINDOW + 1 }, (): Step => ({ bdat: true })),
-        { wait: 200 },
-        { send: "250 ok\r\n".repeat(WINDOW + 1) },
-        { bdat: true, reply: "250 ok\r\n" },
-        { bdat: true, reply: "250 ok\r\n" },
-        { bdat: true, reply: "250 2.0.0 done\r\n" },
-      ],
-      (entry) => transcript.push(`${entry.direction} ${entry.line}`),
+      chunks.map(
+        (_, k): Step => ({
+          bdat: true,
+          reply: k === chunks.length - 1 ? "250 2.0.0 done\r\n" : "250 ok\r\n",
+        }),
+      ),
     );
-    const result = await smtp.sendRaw("a@example.org", ["b@example.net"], pieces(frames));
+    async function* source(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < count; i++) {
+        yield piece(i);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    }
+    const result = await smtp.sendRaw("a@example.org", ["b@example.net"], source());
     assert.equal(result.reply.text, "done");
     await server.done;
-    assert.equal(server.messages.length, frames);
-    const afterEnvelope = transcript.slice(transcript.findIndex((l) => l.startsWith("C RCPT")) + 2);
-    const firstReply = afterEnvelope.findIndex((l) => l.startsWith("S "));
-    const commandsBefore = afterEnvelope.slice(0, firstReply).filter((l) => l.startsWith("C BDAT"));
-    assert.equal(commandsBefore.length, WINDOW + 1, afterEnvelope.join("\n"));
+    const expected = Array.from({ length: count }, (_, i) =>
+      piece(i).toString("latin1").replace(/\n/g, "\r\n"),
+    );
+    assert.equal(server.messages.join(""), expected.join(""));
   });
 
   it("after a refused chunk nothing more is read or sent: EMESSAGE at BDAT with the reply, then RSET", async () => {

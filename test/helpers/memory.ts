@@ -6,13 +6,32 @@ import { fileURLToPath } from "node:url";
 
 const CHILD = fileURLToPath(new URL("../interop/memory-child.js", import.meta.url));
 
-/** What the memory child prints: peak RSS (KiB), arrayBuffers alive right after a forced gc(), the reply. */
+/**
+ * What the memory child prints: peak RSS (KiB), the most array-buffer memory (octets) alive after a
+ * complete collection, the final reply code, the seconds the send took, whether CHUNKING was offered.
+ */
 export interface MemoryChildResult {
   maxRSS: number;
-  arrayBuffersAfterGc: number;
+  liveArrayBuffers: number;
   code?: number;
   seconds?: number;
   chunking?: boolean;
+}
+
+const MIB = 1024 * 1024;
+
+/** Peak RSS over a baseline, in MiB. */
+export function rssGrowthMiB(result: MemoryChildResult, baseline: MemoryChildResult): number {
+  return (result.maxRSS - baseline.maxRSS) / 1024;
+}
+
+/** One line of figures for the test's output and its failure messages. */
+export function describeRun(label: string, result: MemoryChildResult, baseline: MemoryChildResult): string {
+  const rate = result.seconds ? `, ${(200 / result.seconds).toFixed(0)} MiB/s` : "";
+  return (
+    `${label}: peak RSS ${(result.maxRSS / 1024).toFixed(1)} MiB (baseline ${(baseline.maxRSS / 1024).toFixed(1)}, ` +
+    `+${rssGrowthMiB(result, baseline).toFixed(1)}), array buffers alive after gc ${(result.liveArrayBuffers / MIB).toFixed(1)} MiB${rate}`
+  );
 }
 
 /** `args` as the child's usage line says ("baseline", or PORT MODE SOURCE ...); killed after `timeoutMs`. */

@@ -1,28 +1,35 @@
 // A 200 MiB message from sources that allocate a fresh buffer per chunk (a real file stream, an async
-// generator) is streamed, not held: peak RSS stays within 16 MiB of a process that only loaded smtpkit,
-// and arrayBuffers after a forced gc() stays small. Over DATA (Postfix's smtp-sink, no CHUNKING) and over
-// BDAT (a private Postfix with CHUNKING), through sendRaw() and send(). Each client runs in a child process.
+// generator) is streamed, not held: the array buffers alive after a complete collection stay under 2 MiB,
+// and peak RSS stays near that of a process that only loaded smtpkit. Over DATA (Postfix's smtp-sink, no
+// CHUNKING) and over BDAT (a private Postfix with CHUNKING), through sendRaw() and send(). Each client runs
+// in a child process (test/interop/memory-child.ts) that forces a collection every 50 ms.
 import assert from "node:assert/strict";
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type MemoryChildResult, runMemoryChild } from "../helpers/memory.js";
+import { describeRun, type MemoryChildResult, rssGrowthMiB, runMemoryChild } from "../helpers/memory.js";
 import { type PostfixServer, postfixUnavailableReason, startPostfix } from "../helpers/servers/postfix.js";
 import { type SmtpSink, startSmtpSink } from "../helpers/servers/smtp-sink.js";
 
 const MIB = 1024 * 1024;
 const SIZE = 200 * MIB;
 /**
- * Peak RSS over a bare process that loaded smtpkit, and arrayBuffers alive right after a forced gc().
- * Holding the message costs 200+ MiB of each (the leak of issue 9 measured +216 to +239 MiB RSS). What
- * remains is the garbage of one 50 ms gc interval (source chunks plus encoder copies: a quoted-printable
- * and a dot-stuffed copy for send() of plain text, a line-end-normalised copy for BDAT): +13 to +24 MiB
- * measured on a shared 2-core machine, where a bare loop piping the same source into a socket measures
- * about +35 MiB. The issue's +16 MiB is therefore not asserted; 32 MiB is, far below what holding costs.
+ * Peak RSS over a bare process that loaded smtpkit. Holding the message costs 200+ MiB (the leak of issue 9
+ * measured +216 to +239). Issue 9 asks for +16 MiB; measured on a shared 2-core machine with a collection
+ * forced every 50 ms: DATA +12.7 to +16.1, BDAT +14.6 to +19.2, while a bare pipe of the same source into a
+ * socket to the same server, without smtpkit, costs +9.6 to +15.8 in the same runs. What smtpkit holds is
+ * the 0.5 MiB below; the rest is collection slack: the dead chunks of one 50 ms interval (the source's and
+ * the encoder's copy) and a young generation that grows from 4 to 8 MiB under the encoders' small per-line
+ * garbage (which is also what makes V8 collect those chunks early: output-buffer.ts). So 16 is not
+ * asserted; these bounds are, with room for a loaded machine, and a failure also measures the bare pipe.
  */
-const RSS_BOUND_MIB = 32;
-const ARRAY_BUFFERS_BOUND_MIB = 16;
+const RSS_BOUND_MIB = { DATA: 20, BDAT: 24 };
+/**
+ * Array buffers alive after a complete collection: the chunks in flight (a 64 KiB source chunk, its
+ * encoded copy, a BDAT chunk of 256 KiB being gathered, the socket's queue). Measured: 0.3 to 0.6 MiB.
+ */
+const LIVE_BOUND_MIB = 2;
 
 const runChild = (args: string[]): Promise<MemoryChildResult> => runMemoryChild(args, 120_000);
 
@@ -61,32 +68,32 @@ describe("memory: a 200 MiB fresh-buffer stream is not held", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function check(label: string, result: MemoryChildResult, chunking: boolean): void {
+  /**
+   * Runs one case; over the bound, the same source is piped by hand into a socket to the same server (the
+   * bare peer), so that the failure says what moving those bytes costs without smtpkit in this run.
+   */
+  async function check(label: string, port: number, args: string[], chunking: boolean): Promise<void> {
+    const bound = RSS_BOUND_MIB[chunking ? "BDAT" : "DATA"];
+    const result = await runChild([String(port), ...args]);
     assert.equal(result.code, 250);
     assert.equal(result.chunking, chunking, "the server's CHUNKING offer");
-    const growth = (result.maxRSS - baseline.maxRSS) / 1024;
-    const retained = result.arrayBuffersAfterGc / MIB;
-    // the figures for the report
-    console.log(
-      `# ${label}: peak RSS ${(result.maxRSS / 1024).toFixed(1)} MiB (baseline ${(baseline.maxRSS / 1024).toFixed(1)}, +${growth.toFixed(1)}), arrayBuffers after gc ${retained.toFixed(1)} MiB, ${(200 / result.seconds!).toFixed(0)} MiB/s`,
-    );
-    assert.ok(growth < RSS_BOUND_MIB, `${label}: peak RSS grew by ${growth.toFixed(1)} MiB`);
-    assert.ok(
-      retained < ARRAY_BUFFERS_BOUND_MIB,
-      `${label}: ${retained.toFixed(1)} MiB of buffers survived gc()`,
-    );
+    const figures = describeRun(label, result, baseline);
+    console.log(`# ${figures}`); // the figures for the report
+    let peer = "";
+    if (rssGrowthMiB(result, baseline) >= bound) {
+      const pipe = await runChild([String(port), "pipe", ...args.slice(1)]);
+      peer = `; ${describeRun("the same source piped into a socket without smtpkit", pipe, baseline)}`;
+    }
+    assert.ok(rssGrowthMiB(result, baseline) < bound, `${figures}${peer}`);
+    assert.ok(result.liveArrayBuffers < LIVE_BOUND_MIB * MIB, figures);
   }
 
   describe("DATA (smtp-sink)", () => {
     it("sendRaw(fs.createReadStream(200 MiB file))", async () => {
-      check("DATA sendRaw file", await runChild([String(sink.port), "raw", "file", file]), false);
+      await check("DATA sendRaw file", sink.port, ["raw", "file", file], false);
     });
     it("send() with a generator of fresh 64 KiB buffers", async () => {
-      check(
-        "DATA send generator",
-        await runChild([String(sink.port), "send", "generator", String(SIZE)]),
-        false,
-      );
+      await check("DATA send generator", sink.port, ["send", "generator", String(SIZE)], false);
     });
   });
 
@@ -105,14 +112,10 @@ describe("memory: a 200 MiB fresh-buffer stream is not held", () => {
       await postfix?.stop();
     });
     it("sendRaw() with a generator of fresh 64 KiB buffers", async () => {
-      check(
-        "BDAT sendRaw generator",
-        await runChild([String(postfix.port), "raw", "generator", String(SIZE)]),
-        true,
-      );
+      await check("BDAT sendRaw generator", postfix.port, ["raw", "generator", String(SIZE)], true);
     });
     it("send(fs.createReadStream(200 MiB file))", async () => {
-      check("BDAT send file", await runChild([String(postfix.port), "send", "file", file]), true);
+      await check("BDAT send file", postfix.port, ["send", "file", file], true);
     });
   });
 });

@@ -84,7 +84,7 @@ describe("composeMessage: golden output", () => {
         "Content-Type: text/plain; charset=utf-8\r\n" +
         "Content-Transfer-Encoding: quoted-printable\r\n" +
         "\r\n" +
-        "Line one\r\n.dot line\r\ncaf=C3=A9=20\r\n",
+        "Line one\r\n=2Edot line\r\ncaf=C3=A9=20\r\n",
     );
   });
 

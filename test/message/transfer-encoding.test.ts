@@ -33,6 +33,7 @@ function checkQpRules(encoded: string): void {
     assert.ok(line.length <= 76, `line of ${line.length}: ${line}`);
     assert.ok(!/[ \t]$/.test(line), `trailing whitespace: ${JSON.stringify(line)}`);
     assert.match(line, /^[\t\x20-\x7e]*$/, "7-bit printable");
+    assert.ok(!line.startsWith("."), `a line that would need dot-stuffing: ${JSON.stringify(line)}`);
   }
 }
 
@@ -48,7 +49,10 @@ const QP_TABLE: [string, string][] = [
   ["two  spaces inside", "two  spaces inside"],
   ["\u00c3\u00a9", "=C3=A9"],
   ["a\rb\nc\r\nd", "a\r\nb\r\nc\r\nd"],
-  [".leading dot", ".leading dot"],
+  [".leading dot", "=2Eleading dot"],
+  ["a\n.\n", "a\r\n=2E\r\n"],
+  ["a.b.", "a.b."],
+  [`${"x".repeat(75)}.y`, `${"x".repeat(75)}=\r\n=2Ey`],
   ["x".repeat(80), `${"x".repeat(75)}=\r\n${"x".repeat(5)}`],
   ["\u0000\u001b\u007f\u00ff", "=00=1B=7F=FF"],
   [`${"y".repeat(73)} \n`, `${"y".repeat(73)}=20\r\n`],
@@ -88,6 +92,26 @@ describe("QuotedPrintableEncoder", () => {
       checkQpRules(encoded);
       assert.deepEqual(qpDecode(encoded), latin1(crlf(bytes.toString("latin1"))));
     }
+  });
+
+  it("encodes large chunks that outgrow the first output guess (8-bit text, very short lines)", () => {
+    // 64 KiB chunks as a file stream reads them: UTF-8 text (3 characters per byte), then lines of one
+    // character (a CRLF per byte), then plain ASCII; split anywhere, the output is the same
+    const text = Buffer.concat([
+      Buffer.from("\u00e9t\u00e9 \u00e0 la f\u00eate. ".repeat(4000), "utf8"),
+      Buffer.from("a\n.\n".repeat(20000), "latin1"),
+      Buffer.from(
+        "plain ASCII, a little longer than a line of quoted-printable may be, and more. ".repeat(900),
+      ),
+    ]);
+    const whole = encodeAll(new QuotedPrintableEncoder(), [text]);
+    for (const size of [65536, 4096, 777]) {
+      const chunks: Uint8Array[] = [];
+      for (let p = 0; p < text.length; p += size) chunks.push(Buffer.from(text.subarray(p, p + size)));
+      assert.equal(encodeAll(new QuotedPrintableEncoder(), chunks), whole);
+    }
+    checkQpRules(whole);
+    assert.deepEqual(qpDecode(whole), latin1(crlf(text.toString("latin1"))));
   });
 });
 

@@ -1,25 +1,25 @@
 // A 200 MiB attachment from a file on disk (fresh buffers per read, as a file stream gives) is read while the
 // message is written, with and without DKIM (which reads the file twice): peak RSS stays near a bare process
-// that loaded smtpkit, and no buffer survives a forced gc(). The client runs in its own process (the shared
-// memory child of test/interop, mode mail|mail-dkim) against Postfix's smtp-sink.
+// that loaded smtpkit, and no buffer survives a complete collection. The client runs in its
+// own process (the shared memory child of test/interop, mode mail|mail-dkim) against Postfix's smtp-sink.
 import assert from "node:assert/strict";
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type MemoryChildResult, runMemoryChild } from "../helpers/memory.js";
+import { describeRun, type MemoryChildResult, rssGrowthMiB, runMemoryChild } from "../helpers/memory.js";
 import { type SmtpSink, startSmtpSink } from "../helpers/servers/smtp-sink.js";
 
 const MIB = 1024 * 1024;
 const SIZE = 200 * MIB;
 /**
- * The issue asks for +16 MiB. The data path's own memory test (test/interop/memory.test.ts) explains why a
- * fresh-buffer stream cannot be held to that on a shared machine (the garbage of one gc interval; a bare loop
- * piping a file into a socket measures about +35 MiB) and asserts 24 MiB: the same bound here, measured the
- * same way. Holding the attachment would cost 270+ MiB (its base64), which both bounds catch.
+ * Issue 9 asks for +16 MiB. Measured the same way as test/interop/memory.test.ts (which explains what the
+ * rest is: collection slack, not data held): +14.8 to +15.8 MiB, and +16.0 to +18.5 with DKIM, on a shared
+ * 2-core machine. Holding the attachment would cost 270+ MiB (its base64).
  */
 const RSS_BOUND_MIB = 24;
-const ARRAY_BUFFERS_BOUND_MIB = 16;
+/** Array buffers alive after a complete collection (measured: under 1 MiB). */
+const LIVE_BOUND_MIB = 2;
 
 const runChild = (args: string[]): Promise<MemoryChildResult> => runMemoryChild(args, 180_000);
 
@@ -51,15 +51,14 @@ describe("memory: a 200 MiB attachment from disk through smtp-sink", () => {
     it(`sendMail() with the file as attachment${mode === "mail-dkim" ? ", DKIM-signed (RSA + Ed25519)" : ""}`, async () => {
       const result = await runChild([String(sink.port), mode, "file", file]);
       assert.equal(result.code, 250);
-      const growth = (result.maxRSS - baseline.maxRSS) / 1024;
-      const retained = result.arrayBuffersAfterGc / MIB;
-      console.log(
-        `# 200 MiB attachment${mode === "mail-dkim" ? " + DKIM" : ""}: peak RSS ${(result.maxRSS / 1024).toFixed(1)} MiB ` +
-          `(baseline ${(baseline.maxRSS / 1024).toFixed(1)}, +${growth.toFixed(1)}), arrayBuffers after gc ` +
-          `${retained.toFixed(1)} MiB, ${(200 / result.seconds!).toFixed(0)} MiB/s`,
+      const figures = describeRun(
+        `200 MiB attachment${mode === "mail-dkim" ? " + DKIM" : ""}`,
+        result,
+        baseline,
       );
-      assert.ok(growth < RSS_BOUND_MIB, `peak RSS grew by ${growth.toFixed(1)} MiB`);
-      assert.ok(retained < ARRAY_BUFFERS_BOUND_MIB, `${retained.toFixed(1)} MiB of buffers survived gc()`);
+      console.log(`# ${figures}`);
+      assert.ok(rssGrowthMiB(result, baseline) < RSS_BOUND_MIB, figures);
+      assert.ok(result.liveArrayBuffers < LIVE_BOUND_MIB * MIB, figures);
     });
   }
 });

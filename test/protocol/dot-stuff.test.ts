@@ -119,6 +119,20 @@ describe("DotStuffer", () => {
     assert.equal(run(new DotStuffer(), chunks), referenceData(input));
   });
 
+  it("grows its output for 64 KiB chunks of very short lines (up to twice the input)", () => {
+    // the output is first sized for ordinary text; these need up to 2n octets, wherever the chunk is cut
+    for (const pattern of ["\n", ".\n", "\r", "a\n.\r", ".\r\n", "\n\n\nabcdefghijklmnopqrstuvwxyz\n"]) {
+      const input = pattern.repeat(Math.ceil(200_000 / pattern.length));
+      const bytes = latin1(input);
+      for (const size of [65536, 65535, 100_000]) {
+        const chunks: Uint8Array[] = [];
+        for (let p = 0; p < bytes.length; p += size) chunks.push(bytes.subarray(p, p + size));
+        assert.equal(run(new DotStuffer(), chunks), referenceData(input), JSON.stringify(pattern));
+        assert.equal(run(new LineEndNormalizer(), chunks), referenceBdat(input), JSON.stringify(pattern));
+      }
+    }
+  });
+
   it("returns the chunk itself when nothing needs changing", () => {
     const ds = new DotStuffer();
     const chunk = latin1("hello\r\nworld\r\n");
@@ -140,7 +154,7 @@ describe("DotStuffer", () => {
     assert.equal(run(ds, []), ".\r\n");
   });
 
-  it("keeps earlier outputs intact while later chunks are encoded (shared slab)", () => {
+  it("keeps earlier outputs intact while later chunks are encoded", () => {
     const ds = new DotStuffer();
     const outputs: Uint8Array[] = [];
     const expected: string[] = [];
