@@ -1,7 +1,8 @@
+import type { SMTPError, SMTPStage } from "../errors.js";
 import * as commands from "../protocol/commands.js";
 import { LineEndNormalizer } from "../protocol/dot-stuff.js";
 import { isPositive } from "../protocol/reply.js";
-import type { Connection } from "../transport/connection.js";
+import type { Connection, ReplyBatch } from "../transport/connection.js";
 import type { DataEncoder, DataOutput } from "../transport/data-writer.js";
 import type { Reply } from "../types.js";
 
@@ -32,12 +33,15 @@ export class BdatFramer implements DataEncoder {
   #head: commands.Command[];
   #held: Uint8Array[] = [];
   #heldOctets = 0;
-  #refused = false;
-  /** Chunks written and not yet answered, oldest first (they are answered in order). */
-  readonly #unanswered: { reply: Promise<Reply>; octets: number }[] = [];
+  /** The size of each chunk written and not yet answered, oldest first (they are answered in order). */
+  readonly #unanswered: number[] = [];
   #unansweredOctets = 0;
-  /** The replies to every chunk but the LAST one, in order. */
-  readonly replies: Promise<Reply>[] = [];
+  /** The first chunk reply that was not positive: nothing more is read or written after it. */
+  #refusal: Reply | undefined;
+  /** Why a chunk's reply never came (the connection failed), if it did not. */
+  #failure: SMTPError | undefined;
+  /** Called when a reply makes room in the window (the writer waits for it) or answers the last chunk. */
+  #wake: (() => void) | undefined;
 
   constructor(connection: Connection, timeoutMs: number, head: commands.Command[], expectLast: () => void) {
     this.#connection = connection;
@@ -48,7 +52,7 @@ export class BdatFramer implements DataEncoder {
 
   /** True once the server refused a chunk: nothing more is read or written. */
   get stopped(): boolean {
-    return this.#refused;
+    return this.#refusal !== undefined;
   }
 
   push(chunk: Uint8Array, out: DataOutput): Promise<void> | undefined {
@@ -72,33 +76,54 @@ export class BdatFramer implements DataEncoder {
     this.#frame(out, true);
   }
 
+  /**
+   * Once every chunk but the LAST one is answered (or the connection failed first): the first refusal,
+   * else the failure, else nothing (every chunk accepted).
+   */
+  async answered(): Promise<{ refusal?: Reply; failure?: SMTPError }> {
+    while (this.#unanswered.length > 0 && this.#failure === undefined) await this.#woken();
+    if (this.#refusal !== undefined) return { refusal: this.#refusal };
+    if (this.#failure !== undefined) return { failure: this.#failure };
+    return {};
+  }
+
   /** Writes the held pieces as one chunk; returns a wait when the window is full. */
   #frame(out: DataOutput, last: boolean): Promise<void> | undefined {
     const octets = this.#heldOctets;
-    const reply = last ? undefined : this.#connection.expect("BDAT", this.#timeoutMs);
+    // One waiter per chunk, settled in #onReply: no promise, closure or entry is kept per chunk.
+    if (!last) this.#connection.expectReplies(BDAT_STAGE, this.#timeoutMs).then(this.#onReply);
     out.commands([...this.#head, commands.bdat(octets, last)]);
     this.#head = [];
     out.log(`<${octets} octets>`);
     for (const piece of this.#held) out.bytes(piece);
     this.#held = [];
     this.#heldOctets = 0;
-    if (reply === undefined) return undefined;
-    this.replies.push(reply);
-    const entry = { reply, octets };
-    this.#unanswered.push(entry);
+    if (last) return undefined;
+    this.#unanswered.push(octets);
     this.#unansweredOctets += octets;
-    const answered = (): void => {
-      this.#unanswered.shift();
-      this.#unansweredOctets -= octets;
-    };
-    reply.then((r) => {
-      answered();
-      if (!isPositive(r)) this.#refused = true;
-    }, answered);
     // With more than BDAT_WINDOW octets unanswered, the next chunk waits for the oldest reply.
     if (this.#unansweredOctets <= BDAT_WINDOW) return undefined;
-    return this.#unanswered[0]!.reply.then(noop, noop);
+    return this.#woken();
+  }
+
+  readonly #onReply = ({ replies, failure }: ReplyBatch): void => {
+    const reply = replies[0];
+    if (reply === undefined) this.#failure ??= failure;
+    else {
+      this.#unansweredOctets -= this.#unanswered.shift()!;
+      if (!isPositive(reply)) this.#refusal ??= reply;
+    }
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  };
+
+  /** Settles at the next chunk reply (or failure). */
+  #woken(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+    });
   }
 }
 
-function noop(): void {}
+const BDAT_STAGE: readonly SMTPStage[] = ["BDAT"];

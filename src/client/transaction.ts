@@ -218,25 +218,23 @@ async function sendChunked(
         lastWritten,
       ));
       if (!isPositive(mailReply) || accepted.length === 0) {
-        for (const p of framer.replies) await p.catch(noop);
+        await framer.answered();
         await finals;
         await resetQuietly(session);
         throw envelopeRefused(mailReply, rejected);
       }
     }
-    for (const p of framer.replies) {
-      const reply = await p;
-      if (!isPositive(reply)) {
-        for (const q of framer.replies) await q.catch(noop);
-        await finals;
-        connection.failIfClosing(reply, "BDAT");
-        await resetQuietly(session);
-        throw withRejected(
-          replyError("EMESSAGE", "BDAT", "the server refused a BDAT chunk", reply),
-          rejected,
-        );
-      }
+    const { refusal, failure } = await framer.answered();
+    if (refusal !== undefined) {
+      await finals;
+      connection.failIfClosing(refusal, "BDAT");
+      await resetQuietly(session);
+      throw withRejected(
+        replyError("EMESSAGE", "BDAT", "the server refused a BDAT chunk", refusal),
+        rejected,
+      );
     }
+    if (failure !== undefined) throw failure;
     return finish(session, await finals!, accepted, rejected);
   } catch (error) {
     if (lastWritten && error instanceof SMTPError && error.reply === undefined && connection.failure) {
@@ -351,5 +349,3 @@ function envelopeStages(recipients: number, last?: "DATA"): readonly SMTPStage[]
 
 /** envelopeStages' lists by recipient count (negative: with DATA), for the counts a sender repeats. */
 const STAGES = new Map<number, readonly SMTPStage[]>();
-
-function noop(): void {}

@@ -177,4 +177,22 @@ describe("BDAT window", () => {
     assert.equal(server.messages.length, 1);
     assert.ok(requested <= 3, `${requested} pieces were read from the source`);
   });
+
+  it("the server reads every chunk, then closes without a reply: ECONNECTION at END, delivery unknown (no hang)", async () => {
+    // LAST went out, no chunk was answered: the client must not wait for replies that cannot come
+    const { smtp, server } = await session([
+      { bdat: true },
+      { bdat: true },
+      { bdat: true },
+      { destroy: true },
+    ]);
+    const error = await rejectsWith(
+      smtp.sendRaw("a@example.org", ["b@example.net"], pieces(3)),
+      "ECONNECTION",
+      "END",
+    );
+    assert.equal(error.deliveryUnknown, true);
+    await server.done;
+    assert.equal(server.messages.length, 3);
+  });
 });
