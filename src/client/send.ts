@@ -152,17 +152,12 @@ export function planRaw(
       };
     }
     const size = lineStats(bytes).size; // CRLF-normalised, as RFC 1870 counts
-    // The Message-ID is read (with the same header-block reader compose uses) when the result's messageId
-    // is first read; a message over 64 KiB is read now, so that no result holds on to a large message.
+    // The Message-ID is read (with the same header-block reader compose uses) once the message was
+    // accepted, for the result: a send that fails never scans its header.
     const head = bytes.subarray(0, PEEK_LIMIT);
-    const complete = head.length === bytes.length;
-    let messageId = complete ? undefined : findMessageId(head, false);
     return {
       transaction: { envelope, message: { chunks: slices(bytes), size, eightBit: !isAscii(bytes) }, options },
-      messageId: () => {
-        messageId ??= findMessageId(head, complete);
-        return messageId;
-      },
+      messageId: () => findMessageId(head, head.length === bytes.length),
     };
   });
 }
