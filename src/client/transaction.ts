@@ -293,7 +293,12 @@ async function envelopeInTurn(session: Session, tx: PreparedTransaction): Promis
   const mailReply = await connection.command(mail, "MAIL", t);
   const replies = [mailReply];
   if (isPositive(mailReply)) {
-    for (const rcpt of rcpts) replies.push(await connection.command(rcpt, "RCPT", t));
+    for (const rcpt of rcpts) {
+      const reply = await connection.command(rcpt, "RCPT", t);
+      // a 421 closes the session: the next RCPT would only meet a closed connection and lose this reply
+      connection.failIfClosing(reply, "RCPT");
+      replies.push(reply);
+    }
   }
   // the same rule as for a pipelined envelope (a lost connection has already thrown from its command)
   return settleEnvelope(session, tx.envelope.recipients, { replies, failure: undefined }, false);
