@@ -19,7 +19,7 @@ import {
   startPostfix,
   startSmtpSink,
 } from "./lib/servers.mjs";
-
+import { median } from "./lib/stats.mjs";
 import { nodemailerTransportBench, TRANSPORT_LABEL } from "./nodemailer-bench.mjs";
 
 // `npm run bench -- outbox`: the outbox benchmark (bench/outbox.mjs) instead of the client benchmark
@@ -312,13 +312,6 @@ async function marginalRuns(sc, base, entry, problems) {
 }
 
 // ---- statistics and formatting ---------------------------------------------------------------------------
-
-function median(values) {
-  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return Number.NaN;
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
 
 function fmt(x, digits = 0) {
   if (x === undefined || !Number.isFinite(x)) return "—";
