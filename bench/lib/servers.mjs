@@ -26,6 +26,10 @@ export const SMTP_SINK = "/usr/sbin/smtp-sink";
 export const POSTFIX_MASTER = "/usr/lib/postfix/sbin/master";
 const FIXTURES = fileURLToPath(new URL("../../test/helpers/fixtures/", import.meta.url));
 export const CA_FILE = join(FIXTURES, "ca.pem");
+/** Postfix's own services (master.cf lines), the same file as the test harness's Postfix. */
+const POSTFIX_SERVICES = fileURLToPath(
+  new URL("../../test/helpers/servers/postfix-services.cf", import.meta.url),
+);
 
 /** Why the bench cannot start its servers here, or undefined. */
 export function serversUnavailableReason() {
@@ -404,25 +408,7 @@ export async function startPostfix(options = {}) {
     // the same smtpd and queue without CHUNKING: the client sends DATA (the BDAT vs DATA comparison)
     `${LOOPBACK}:${dataPort} inet n - n - - smtpd`,
     "  -o smtpd_discard_ehlo_keywords=chunking",
-    "pickup    unix  n       -       n       60      1       pickup",
-    "cleanup   unix  n       -       n       -       0       cleanup",
-    "qmgr      unix  n       -       n       300     1       qmgr",
-    "tlsmgr    unix  -       -       n       1000?   1       tlsmgr",
-    "rewrite   unix  -       -       n       -       -       trivial-rewrite",
-    "bounce    unix  -       -       n       -       0       bounce",
-    "defer     unix  -       -       n       -       0       bounce",
-    "trace     unix  -       -       n       -       0       bounce",
-    "verify    unix  -       -       n       -       1       verify",
-    "flush     unix  n       -       n       1000?   0       flush",
-    "proxymap  unix  -       -       n       -       -       proxymap",
-    "proxywrite unix -       -       n       -       1       proxymap",
-    "showq     unix  n       -       n       -       -       showq",
-    "error     unix  -       -       n       -       -       error",
-    "retry     unix  -       -       n       -       -       error",
-    "discard   unix  -       -       n       -       -       discard",
-    "anvil     unix  -       -       n       -       1       anvil",
-    "scache    unix  -       -       n       -       1       scache",
-    "postlog   unix-dgram n  -       n       -       1       postlogd",
+    readFileSync(POSTFIX_SERVICES, "utf8").trimEnd(),
   ];
   writeFileSync(join(etc, "master.cf"), `${master.join("\n")}\n`);
 
