@@ -196,12 +196,11 @@ function flagError(flag: string | undefined, error: unknown): unknown {
 }
 
 /** The body: --body, --body-file (streamed; checked readable before connecting) or all of stdin. */
-async function openBody(
-  values: Record<string, unknown>,
-): Promise<{ content: Content; close(): Promise<void> }> {
-  if (typeof values.body === "string") return { content: values.body, close: async () => undefined };
-  const file = values["body-file"];
-  if (typeof file === "string") {
+async function openBody(values: Values): Promise<{ content: Content; close(): Promise<void> }> {
+  const text = str(values, "body");
+  if (text !== undefined) return { content: text, close: async () => undefined };
+  const file = str(values, "body-file");
+  if (file !== undefined) {
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(file, "r");
@@ -253,7 +252,7 @@ function printResult(result: SendResult, json: boolean): void {
  * opened and checked by composeMail before connecting, read while sending), --header, --reply-to and DKIM.
  * `hasParts`: the message is built from parts (the body, if any, becomes the text/plain part).
  */
-function composedMailOptions(values: Parameters<typeof list>[0]): {
+function composedMailOptions(values: Values): {
   mail: Partial<MailOptions>;
   hasParts: boolean;
 } {

@@ -7,7 +7,15 @@ import { fieldValue, peekHeaderBlock, type RawField, replay } from "../message/h
 import { foldHeader, formatDate, generateMessageId, type HeaderPart } from "../message/headers.js";
 import type { SendResult } from "../types.js";
 import { ACCOUNT_HELP, applyAccount, PASSWORD_COMMAND_HELP, passwordFromSources } from "./account.js";
-import { AUTH_BY_NAME, CliError, connectionOptions, describeFailure, Transcript } from "./common.js";
+import {
+  AUTH_BY_NAME,
+  CliError,
+  connectionOptions,
+  describeFailure,
+  str,
+  Transcript,
+  type Values,
+} from "./common.js";
 import { openSession } from "./session.js";
 import { SYSEXIT, SYSEXIT_HELP, sysexitFor } from "./sysexits.js";
 
@@ -162,13 +170,10 @@ export async function runSendmail(argv: string[]): Promise<number> {
       process.stdout.write(`${SENDMAIL_HELP}\n`);
       return SYSEXIT.OK;
     }
-    const values: Record<string, string | boolean | (string | boolean)[] | undefined> = {
-      ...args.values,
-      verbose: args.verbose,
-    };
+    const values: Values = { ...args.values, verbose: args.verbose };
     const use = applyAccount(values, true)!;
     const options = connectionOptions(values, process.stderr);
-    const user = typeof values.user === "string" ? values.user : undefined;
+    const user = str(values, "user");
     const password =
       user === undefined ? undefined : await passwordFromSources(values, use, user, options.host);
     if (user !== undefined && password === undefined)
@@ -182,11 +187,7 @@ export async function runSendmail(argv: string[]): Promise<number> {
     transcript = new Transcript(args.verbose ? process.stderr : undefined, [password]);
 
     const message = await readMessage(process.stdin);
-    const envelopeFrom = envelopeSender(
-      args.from,
-      typeof values.from === "string" ? values.from : undefined,
-      message.fields,
-    );
+    const envelopeFrom = envelopeSender(args.from, str(values, "from"), message.fields);
     const recipients = recipientsOf(args, message.fields);
     const head = rewriteHeader(message.fields, {
       envelopeFrom,
