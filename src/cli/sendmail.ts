@@ -7,15 +7,8 @@ import { fieldValue, peekHeaderBlock, type RawField, replay } from "../message/h
 import { foldHeader, formatDate, generateMessageId, type HeaderPart } from "../message/headers.js";
 import type { SendResult } from "../types.js";
 import { ACCOUNT_HELP, applyAccount, PASSWORD_COMMAND_HELP, passwordFromSources } from "./account.js";
-import {
-  AUTH_BY_NAME,
-  CliError,
-  connectionOptions,
-  describeFailure,
-  str,
-  Transcript,
-  type Values,
-} from "./common.js";
+import { CliError, connectionOptions, describeFailure, str, Transcript, type Values } from "./common.js";
+import { mechanismOf } from "./credentials.js";
 import { openSession } from "./session.js";
 import { SYSEXIT, SYSEXIT_HELP, sysexitFor } from "./sysexits.js";
 
@@ -183,7 +176,6 @@ export async function runSendmail(argv: string[]): Promise<number> {
           `add "passwordeval CMD", store it with "secret-tool store --label=msmtp host ${options.host} service smtp user ${user}", ` +
           "or pass --password-command",
       );
-    const authName = typeof values.auth === "string" ? values.auth.toUpperCase() : undefined;
     transcript = new Transcript(args.verbose ? process.stderr : undefined, [password]);
 
     const message = await readMessage(process.stdin);
@@ -205,7 +197,7 @@ export async function runSendmail(argv: string[]): Promise<number> {
             : {
                 username: user,
                 password,
-                type: authName === undefined ? undefined : AUTH_BY_NAME.get(authName),
+                type: mechanismOf(str(values, "auth")), // the account's auth (checked by parseConfig)
               },
       },
       use,
