@@ -33,8 +33,15 @@ ${OAUTH2_HELP}
 export const NO_PASSWORD_FLAG =
   "There is no --password: a password in the argument list is visible to every user of the machine (ps).";
 
-/** --user and --auth, after checking that at most one secret source is given, and only with --user. */
-export function credentialFlags(values: Values): { user: string | undefined; authType: number | undefined } {
+/**
+ * Who logs in (--user, --auth, and where else the secret may come from), or undefined without --user;
+ * after checking that at most one secret source is given, and only with --user.
+ */
+export function credentialFlags(
+  values: Values,
+  account: AccountUse | undefined,
+  host: string,
+): Login | undefined {
   const user = str(values, "user");
   const authType = mechanismOf(str(values, "auth"));
   const secretSources = ["password-env", "password-file", "password-command"].filter(
@@ -52,7 +59,7 @@ export function credentialFlags(values: Values): { user: string | undefined; aut
       EXIT.USAGE,
       "give one of --password-env, --password-file, --password-command or --oauth2-*",
     );
-  return { user, authType };
+  return user === undefined ? undefined : { username: user, type: authType, account, host };
 }
 
 /** `--password` (in any spelling parseArgs would take) is refused before anything else is looked at. */

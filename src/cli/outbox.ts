@@ -90,17 +90,10 @@ async function work(argv: string[]): Promise<number> {
     );
   }
   const options = connectionOptions(values, process.stderr);
-  const { user, authType } = credentialFlags(values);
+  const login = credentialFlags(values, account, options.host);
   const verbose = values.verbose === true;
   const transcript = new Transcript(undefined);
-  const auth =
-    user === undefined
-      ? undefined
-      : await credentials(
-          values,
-          { username: user, type: authType, account, host: options.host },
-          transcript,
-        );
+  const auth = login === undefined ? undefined : await credentials(values, login, transcript);
   const outbox = createOutbox({ redis, queue: str(values, "queue"), relay: { ...options, auth } });
   if (verbose) {
     for (const name of EVENTS) {

@@ -102,21 +102,14 @@ export async function runSend(argv: string[]): Promise<number> {
     const options = connectionOptions(values, process.stderr);
     const mail = mailOf(values);
     const composed = composedMailOptions(values);
-    const { user, authType } = credentialFlags(values);
+    const login = credentialFlags(values, account, options.host);
     if (str(values, "body") !== undefined && str(values, "body-file") !== undefined) {
       throw new CliError(EXIT.USAGE, "give --body or --body-file, not both");
     }
     // a --body-file that cannot be read is exit 66 before the password prompt; stdin is read after it
     if (str(values, "body-file") !== undefined) body = await openBody(values);
     transcript = new Transcript(values.verbose === true ? process.stderr : undefined);
-    const auth =
-      user === undefined
-        ? undefined
-        : await credentials(
-            values,
-            { username: user, type: authType, account, host: options.host },
-            transcript,
-          );
+    const auth = login === undefined ? undefined : await credentials(values, login, transcript);
     // with parts (--html-file, --attach, --inline) the text part is optional: stdin is read only for --body-less plain mail
     if (!composed.hasParts || values.body !== undefined) body ??= await openBody(values);
     const cancelHint = hintOnSilence(transcript, options, process.stderr);
