@@ -204,7 +204,8 @@ export async function runSendmail(argv: string[]): Promise<number> {
     );
     let result: SendResult;
     try {
-      result = await smtp.sendRaw(envelopeFrom, recipients, sequence(head, message.body), { dsn: use.dsn });
+      const chunks = replay(Buffer.concat([head, message.bodyStart]), message.rest);
+      result = await smtp.sendRaw(envelopeFrom, recipients, chunks, { dsn: use.dsn });
     } finally {
       await smtp.close().catch(() => undefined);
     }
@@ -224,10 +225,11 @@ export async function runSendmail(argv: string[]): Promise<number> {
   }
 }
 
-/** The message's header fields and the rest of stdin (the body, streamed). */
+/** The message's header fields, the start of the body read with them, and the rest of stdin (streamed). */
 interface StdinMessage {
   fields: RawField[];
-  body: AsyncIterable<Uint8Array>;
+  bodyStart: Uint8Array;
+  rest: AsyncIterator<Uint8Array> | undefined;
 }
 
 /** Reads stdin up to the end of the header block (at most 64 KiB); 65 when it does not start with one. */
@@ -241,7 +243,7 @@ async function readMessage(stdin: AsyncIterable<Uint8Array>): Promise<StdinMessa
         : "stdin does not start with a header block (RFC 5322: header fields, an empty line, the body; at most 64 KiB of header)",
     );
   }
-  return { fields: scan.fields, body: replay(head.subarray(scan.bodyStart), rest) };
+  return { fields: scan.fields, bodyStart: head.subarray(scan.bodyStart), rest };
 }
 
 /** The envelope sender: -f, else the account's from, else the message's From. */
@@ -342,9 +344,4 @@ function domainOf(address: string): string {
   const at = address.lastIndexOf("@");
   const domain = at < 0 ? "" : address.slice(at + 1);
   return domain === "" ? "localhost" : domain;
-}
-
-async function* sequence(head: Uint8Array, body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  yield head;
-  yield* body;
 }
