@@ -10,18 +10,11 @@ import { CliError } from "../../src/cli/common.js";
 import { parseSendmailArgs } from "../../src/cli/sendmail.js";
 import { sysexitFor } from "../../src/cli/sysexits.js";
 import { SMTPError } from "../../src/errors.js";
-import { CA_FILE, smtpkit } from "../helpers/cli-runner.js";
+import { CA_FILE, runProgram, smtpkit } from "../helpers/cli-runner.js";
 import { fixturePath, freePort } from "../helpers/servers/common.js";
 import { type PostfixServer, postfixUnavailableReason } from "../helpers/servers/postfix.js";
 import { testServers } from "../helpers/test-servers.js";
-import {
-  header,
-  headerLines,
-  runProgram,
-  startPostfixKeepingBcc,
-  workDir,
-  writeConfig,
-} from "./sendmail-helpers.js";
+import { header, headerLines, startPostfixKeepingBcc, workDir, writeConfig } from "./sendmail-helpers.js";
 
 const PASSWORD = "s3cret-Sendmail-Pa55";
 const USERS = { alice: PASSWORD, "joe.smith": PASSWORD };
