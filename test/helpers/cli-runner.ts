@@ -23,8 +23,10 @@ function repoRoot(): string {
   }
 }
 
+/** The repository root (package.json, README.md, dist/). */
+export const REPO_ROOT = repoRoot();
 /** The built CLI's entry point. */
-export const BIN = join(repoRoot(), "dist", "cli", "main.js");
+export const BIN = join(REPO_ROOT, "dist", "cli", "main.js");
 /** The test CA's certificate file, for `--tls-ca`. */
 export const CA_FILE = fixturePath("ca.pem");
 
