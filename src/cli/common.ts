@@ -187,6 +187,7 @@ export class Transcript {
   /** True once the server has sent anything (a greeting, or any reply). */
   heardServer = false;
   readonly #echo: NodeJS.WritableStream | undefined;
+  /** Each secret as given and base64-encoded (as AUTH sends it): encoded once here, not for every line. */
   readonly #secrets: string[] = [];
 
   constructor(echo: NodeJS.WritableStream | undefined, secrets: (string | undefined)[] = []) {
@@ -197,8 +198,9 @@ export class Transcript {
   /** Scrubs `secret` from every line from now on (e.g. an access token fetched during the session). */
   addSecret(secret: string | undefined): void {
     // very short secrets would scrub ordinary text; the library's redaction covers them
-    if (typeof secret === "string" && secret.length >= 4 && !this.#secrets.includes(secret))
-      this.#secrets.push(secret);
+    if (typeof secret !== "string" || secret.length < 4) return;
+    for (const form of [secret, Buffer.from(secret).toString("base64")])
+      if (!this.#secrets.includes(form)) this.#secrets.push(form);
   }
 
   readonly logger = (entry: TranscriptEntry): void => {
@@ -211,10 +213,7 @@ export class Transcript {
 
   scrub(text: string): string {
     let out = text;
-    for (const secret of this.#secrets) {
-      out = out.replaceAll(secret, "<redacted>");
-      out = out.replaceAll(Buffer.from(secret).toString("base64"), "<redacted>");
-    }
+    for (const secret of this.#secrets) out = out.replaceAll(secret, "<redacted>");
     return out;
   }
 }
