@@ -328,7 +328,9 @@ function rewriteHeader(
   const added: string[] = [];
   if (setFrom) added.push(fromHeader(options.envelopeFrom, options.fullName));
   if (!has("date")) added.push(`Date: ${formatDate(new Date())}\r\n`);
-  if (!has("message-id")) added.push(`Message-ID: ${generateMessageId(domainOf(options.envelopeFrom))}\r\n`);
+  // the envelope sender passed parseMailbox: it has an "@" and a domain
+  const domain = options.envelopeFrom.slice(options.envelopeFrom.lastIndexOf("@") + 1);
+  if (!has("message-id")) added.push(`Message-ID: ${generateMessageId(domain)}\r\n`);
   parts.push(Buffer.from(`${added.join("")}\r\n`, "utf8"));
   return Buffer.concat(parts);
 }
@@ -338,10 +340,4 @@ function fromHeader(address: string, fullName: string | undefined): string {
   const form = phraseForm(fullName.trim());
   const name: HeaderPart = form.kind === "encoded" ? { encode: fullName.trim() } : form.text;
   return foldHeader("From", [name, ` <${address}>`]);
-}
-
-function domainOf(address: string): string {
-  const at = address.lastIndexOf("@");
-  const domain = at < 0 ? "" : address.slice(at + 1);
-  return domain === "" ? "localhost" : domain;
 }
