@@ -51,10 +51,20 @@ const SECURITY: readonly Security[] = ["starttls", "tls", "starttls-if-offered",
 
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-/** parseArgs, strict, with its errors turned into usage errors. */
+/** parseArgs, strict, with its errors turned into usage errors; no positional arguments. */
 export function parse(argv: string[], options: NonNullable<ParseArgsConfig["options"]>): Values {
+  return parseWithPositionals(argv, options, false).values;
+}
+
+/** parse() for a command that also takes positional arguments (when `allowPositionals`). */
+export function parseWithPositionals(
+  argv: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+  allowPositionals = true,
+): { values: Values; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Values;
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return { values: values as Values, positionals };
   } catch (error) {
     throw new CliError(EXIT.USAGE, `${(error as Error).message} (see --help)`);
   }
