@@ -3,7 +3,7 @@
 import type { AccessTokenFunction, OAuth2Options } from "../auth/oauth2/options.js";
 import { type TokenSource, tokenSourceFor } from "../auth/oauth2/token-source.js";
 import { SMTP } from "../client/smtp.js";
-import { describeReply, SMTPError } from "../errors.js";
+import { describeReply, inputError, SMTPError } from "../errors.js";
 import type { Reply } from "../types.js";
 
 /** `auth` in ConnectOptions: exactly one of password / accessToken / oauth2. */
@@ -27,7 +27,7 @@ const TOKEN_TYPES = new Set<number>([SMTP.AUTH_XOAUTH2, SMTP.AUTH_OAUTHBEARER]);
  * accessToken or oauth2, and a token goes with a token mechanism. Returns the token source, if any.
  */
 export function checkAuthOptions(auth: AuthOptions): TokenSource | undefined {
-  const bad = (message: string) => new SMTPError("EINPUT", message, { stage: "CONNECT", temporary: false });
+  const bad = (message: string) => inputError(message, "CONNECT");
   if (typeof auth !== "object" || auth === null || typeof auth.username !== "string")
     throw bad("auth needs a username (a string)");
   const given = [auth.password, auth.accessToken, auth.oauth2].filter((v) => v !== undefined).length;

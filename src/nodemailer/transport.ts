@@ -4,7 +4,7 @@ import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { connect } from "../api/connect.js";
 import type { RawSendOptions } from "../client/send.js";
-import { SMTPError } from "../errors.js";
+import { inputError, SMTPError } from "../errors.js";
 import type { DSNNotify } from "../types.js";
 import { type SmtpkitTransportOptions, type TranslatedOptions, translateOptions } from "./options.js";
 import { type NodemailerEnvelope, type SmtpkitSentMessageInfo, toInfo, toTransportError } from "./results.js";
@@ -95,9 +95,7 @@ export class SmtpkitTransport extends EventEmitter {
     if (this.#closed && this.#options.pool)
       throw new SMTPError("ECONNECTION", "the transport was closed", { temporary: false });
     if (mail.data.auth !== undefined)
-      throw new SMTPError("EINPUT", "per-message auth is not supported: give auth to smtpkitTransport()", {
-        temporary: false,
-      });
+      throw inputError("per-message auth is not supported: give auth to smtpkitTransport()");
     const envelope = mail.message.getEnvelope();
     const messageId = mail.message.messageId();
     const options = sendOptions(mail.data);
@@ -178,7 +176,7 @@ function sendOptions(data: NodemailerMail["data"]): RawSendOptions {
       const ret = String(dsn.return).toLowerCase();
       if (ret === "headers" || ret === "hdrs") out.ret = "HDRS";
       else if (ret === "full") out.ret = "FULL";
-      else throw new SMTPError("EINPUT", `dsn.return "${dsn.return}" is not "headers" or "full"`);
+      else throw inputError(`dsn.return "${dsn.return}" is not "headers" or "full"`);
     }
     if (dsn.notify) {
       const list = Array.isArray(dsn.notify) ? dsn.notify : String(dsn.notify).split(",");

@@ -8,7 +8,7 @@
  * - `auth.accessToken` as a string: used as given; it cannot be refreshed.
  */
 import { createHash } from "node:crypto";
-import { SMTPError } from "../../errors.js";
+import { inputError, SMTPError } from "../../errors.js";
 import {
   type AccessTokenFunction,
   type IssuedToken,
@@ -122,10 +122,7 @@ export function tokenSourceFor(auth: {
     }
     return shared;
   }
-  throw new SMTPError("EINPUT", "auth.accessToken must be a string or a function", {
-    stage: "CONNECT",
-    temporary: false,
-  });
+  throw inputError("auth.accessToken must be a string or a function", "CONNECT");
 }
 
 function endpointSource(options: OAuth2Options, config: TokenEndpointConfig): TokenSource {
