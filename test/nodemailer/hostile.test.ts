@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 import nodemailer from "nodemailer";
 import { SMTPError } from "../../src/index.js";
 import { smtpkitTransport, type TransportError } from "../../src/nodemailer/index.js";
+import { rejectsWith } from "../helpers/assertions.js";
 import { greetAndEhlo, type ScriptServer, type Step, scriptedServers } from "../helpers/script-server.js";
 
 const start = scriptedServers();
@@ -200,23 +201,20 @@ describe("hostile servers: nodemailer's transport is fooled, smtpkitTransport is
 
     // ours, as nodemailer's default (STARTTLS when offered) would be written: still never AUTH in clear
     const ourServer = await start([...greet, ...ending("smtpkit")]);
-    const ours = await nodemailer
-      .createTransport(
-        smtpkitTransport({
-          host: "127.0.0.1",
-          port: ourServer.port,
-          name: NAME,
-          security: "starttls-if-offered",
-          auth,
-        }),
-      )
-      .sendMail(mail)
-      .then(
-        () => assert.fail("expected a rejection"),
-        (error: TransportError) => error,
-      );
-    assert.ok(ours instanceof SMTPError);
-    assert.equal(ours.code, "EAUTH");
+    const ours: TransportError = await rejectsWith(
+      nodemailer
+        .createTransport(
+          smtpkitTransport({
+            host: "127.0.0.1",
+            port: ourServer.port,
+            name: NAME,
+            security: "starttls-if-offered",
+            auth,
+          }),
+        )
+        .sendMail(mail),
+      "EAUTH",
+    );
     assert.equal(ours.command, "AUTH");
     assert.match(ours.message, /refusing to authenticate over a clear channel/);
     assert.doesNotMatch(ourServer.received(), /^AUTH/m);
@@ -272,14 +270,7 @@ describe("hostile servers: nodemailer's transport is fooled, smtpkitTransport is
       await finish("nodemailer", theirServer);
 
       const ourServer = await start(ourScript);
-      const ours = await transporter("smtpkit", ourServer.port)
-        .sendMail(mail)
-        .then(
-          () => assert.fail("expected a rejection"),
-          (error: TransportError) => error,
-        );
-      assert.ok(ours instanceof SMTPError);
-      assert.equal(ours.code, "EPROTOCOL");
+      await rejectsWith(transporter("smtpkit", ourServer.port).sendMail(mail), "EPROTOCOL");
       assert.equal(ourServer.messages.length, 0, "no message content was written");
       await finish("smtpkit", ourServer);
     });
