@@ -40,7 +40,15 @@ const DEFAULT_POOL_CONNECTIONS = 5;
  */
 const POOL_DEPTH = 2;
 
+/** smtpkit's version, read from package.json once (not for every transport). */
+let version: string | undefined;
+
 function packageVersion(): string {
+  version ??= readPackageVersion();
+  return version;
+}
+
+function readPackageVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
       version?: string;
