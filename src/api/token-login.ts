@@ -3,7 +3,7 @@
 import type { AccessTokenFunction, OAuth2Options } from "../auth/oauth2/options.js";
 import { type TokenSource, tokenSourceFor } from "../auth/oauth2/token-source.js";
 import { SMTP } from "../client/smtp.js";
-import { describeReply, inputError, SMTPError } from "../errors.js";
+import { abortError, describeReply, inputError, SMTPError } from "../errors.js";
 import type { Reply } from "../types.js";
 
 /** `auth` in ConnectOptions: exactly one of password / accessToken / oauth2. */
@@ -73,12 +73,7 @@ export async function authenticateWithToken(
  */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
-  const aborted = () =>
-    new SMTPError("EABORT", "aborted by the caller", {
-      stage: "AUTH",
-      cause: signal.reason,
-      temporary: false,
-    });
+  const aborted = () => abortError(signal, "AUTH");
   if (signal.aborted) return Promise.reject(aborted());
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(aborted());
