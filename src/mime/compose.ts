@@ -188,7 +188,7 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
 async function bodyHashes(
   signers: readonly DkimSigner[],
   body: AsyncIterable<Uint8Array>,
-  each: (chunk: Uint8Array) => void,
+  each: (chunk: Uint8Array) => void = () => undefined,
 ): Promise<Map<string, string>> {
   const hashers = new Map<string, BodyHasher>();
   for (const signer of signers)
@@ -208,54 +208,21 @@ function withContentSigning(
   envelope: { from: string; to: string[] },
 ): ComposedForSending {
   let current: Spooled | undefined; // the spooled copy while a write is in progress
-  const release = (): void => {
-    (composed.chunks as { release?: () => void }).release?.();
-    void current?.remove();
-  };
-  const common = { envelope, rawEnvelope, eightBit: composed.eightBit, smtpUtf8: composed.smtpUtf8, release };
-  if (signers.length === 0) {
-    let used = false;
-    return {
-      ...common,
-      get messageId() {
-        return composed.messageId;
-      },
-      size: composed.size,
-      stream: () => {
-        if (used) throw inputError("this message was already written: compose it again");
-        used = true;
-        return composed.chunks;
-      },
-    };
-  }
   const time = Math.floor(Date.now() / 1000);
-  // the body hash is over the message as the wire carries it: CRLF line ends (message/ leaves them to the wire)
-  const whole = streamSource(crlf(composed.chunks), "content");
-  async function* write(): AsyncGenerator<Uint8Array> {
-    const copy = await spool(whole);
+  async function* signed(): AsyncGenerator<Uint8Array> {
+    // the body hash is over the message as the wire carries it: CRLF line ends (message/ leaves them to the wire)
+    const copy = await spool(streamSource(crlf(composed.chunks), "content"));
     current = copy;
     try {
       let head: Buffer | undefined;
-      const held: Uint8Array[] = [];
-      const hashers = new Map<string, BodyHasher>();
-      for (const s of signers) if (!hashers.has(s.body)) hashers.set(s.body, new BodyHasher(s.body));
-      for await (const chunk of finished(copy.source.open())) {
-        if (head === undefined) {
-          held.push(chunk);
-          const joined = Buffer.concat(held);
-          const end = joined.indexOf("\r\n\r\n");
-          if (end < 0) continue;
-          head = joined.subarray(0, end + 4);
-          for (const h of hashers.values()) h.update(joined.subarray(end + 4));
-          continue;
-        }
-        for (const h of hashers.values()) h.update(chunk);
-      }
+      const body = afterHead(finished(copy.source.open()), (h) => {
+        head = h;
+      });
+      const hashes = await bodyHashes(signers, body);
       if (head === undefined) throw inputError("the message has no header block");
       const fields = headerFields(head);
       for (const signer of signers) {
-        const hash = hashers.get(signer.body)!.digest();
-        yield Buffer.from(signatureField(signer, fields, hash, time), "latin1");
+        yield Buffer.from(signatureField(signer, fields, hashes.get(signer.body)!, time), "latin1");
       }
       yield* finished(copy.source.open());
     } finally {
@@ -263,19 +230,49 @@ function withContentSigning(
       await copy.remove();
     }
   }
+  const write = signers.length === 0 ? () => composed.chunks : signed;
   let used = false;
   return {
-    ...common,
+    envelope,
+    rawEnvelope,
     get messageId() {
       return composed.messageId;
     },
-    size: undefined,
+    size: signers.length === 0 ? composed.size : undefined,
+    eightBit: composed.eightBit,
+    smtpUtf8: composed.smtpUtf8,
     stream: () => {
       if (used) throw inputError("this message was already written: compose it again");
       used = true;
       return write();
     },
+    release: () => {
+      (composed.chunks as { release?: () => void }).release?.();
+      void current?.remove();
+    },
   };
+}
+
+/** The body of a CRLF message: what follows the empty line that ends its header block, handed to `onHead`. */
+async function* afterHead(
+  message: AsyncIterable<Uint8Array>,
+  onHead: (head: Buffer) => void,
+): AsyncGenerator<Uint8Array> {
+  const held: Uint8Array[] = [];
+  let found = false;
+  for await (const chunk of message) {
+    if (found) {
+      yield chunk;
+      continue;
+    }
+    held.push(chunk);
+    const joined = Buffer.concat(held);
+    const end = joined.indexOf("\r\n\r\n");
+    if (end < 0) continue;
+    found = true;
+    onHead(joined.subarray(0, end + 4));
+    yield joined.subarray(end + 4);
+  }
 }
 
 /** Bare CR and LF made CRLF, as the wire encoders do (the same normaliser). */
@@ -327,8 +324,7 @@ function buildTree(mail: MailOptions, context: { eightBitMime: boolean }): Node 
     else mixed.push(leaf);
   });
   const alternatives: Node[] = [];
-  if (mail.text !== undefined)
-    alternatives.push(textLeaf("text/plain; charset=utf-8", mail.text, "text", context));
+  if (mail.text !== undefined) alternatives.push(textLeaf("text/plain; charset=utf-8", mail.text, "text", context));
   if (hasHtml) {
     const html = textLeaf("text/html; charset=utf-8", mail.html, "html", context);
     alternatives.push(related.length > 0 ? multipart("related", [html, ...related]) : html);
