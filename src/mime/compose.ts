@@ -305,6 +305,9 @@ function endsWithCrlf(node: Node): boolean {
   return e === undefined || e.length === 0 || (e[e.length - 1] === 0x0a && e[e.length - 2] === 0x0d);
 }
 
+const TEXT_PLAIN = "Content-Type: text/plain; charset=utf-8\r\n";
+const TEXT_HTML = "Content-Type: text/html; charset=utf-8\r\n";
+
 /** The MIME tree of API.md §5. */
 function buildTree(mail: MailOptions, context: { eightBitMime: boolean }): Node {
   const attachments = mail.attachments ?? [];
@@ -324,16 +327,16 @@ function buildTree(mail: MailOptions, context: { eightBitMime: boolean }): Node 
     else mixed.push(leaf);
   });
   const alternatives: Node[] = [];
-  if (mail.text !== undefined) alternatives.push(textLeaf("text/plain; charset=utf-8", mail.text, "text", context));
+  if (mail.text !== undefined) alternatives.push(textLeaf(TEXT_PLAIN, mail.text, "text", context));
   if (hasHtml) {
-    const html = textLeaf("text/html; charset=utf-8", mail.html, "html", context);
+    const html = textLeaf(TEXT_HTML, mail.html, "html", context);
     alternatives.push(related.length > 0 ? multipart("related", [html, ...related]) : html);
   }
   if (mail.icalEvent !== undefined) alternatives.push(calendarLeaf(mail.icalEvent, context));
   let body: Node;
   if (alternatives.length > 1) body = multipart("alternative", alternatives);
   else if (alternatives.length === 1) body = alternatives[0]!;
-  else body = textLeaf("text/plain; charset=utf-8", "", "text", context);
+  else body = textLeaf(TEXT_PLAIN, "", "text", context);
   if (mixed.length === 0) return body;
   return multipart("mixed", alternatives.length === 0 ? mixed : [body, ...mixed]);
 }

@@ -58,23 +58,22 @@ export interface EncodingContext {
 }
 
 /**
- * A text part (text/plain, text/html, text/calendar): in memory it is 7bit when it can be, else 8bit when
- * the server offers 8BITMIME and no line passes 998 octets (and no NUL), else quoted-printable. A stream is
- * always quoted-printable (never read whole to decide).
+ * A text part (text/plain, text/html, text/calendar) under its Content-Type field (with CRLF): in memory it
+ * is 7bit when it can be, else 8bit when the server offers 8BITMIME and no line passes 998 octets (and no
+ * NUL), else quoted-printable. A stream is always quoted-printable (never read whole to decide).
  */
 export function textLeaf(
-  contentType: string,
+  contentTypeField: string,
   value: unknown,
   what: string,
   context: EncodingContext,
-  extraHead = "",
 ): Leaf {
   const bytes = value === undefined || value === null ? undefined : inMemoryBytes(value as Content);
   if (bytes === undefined) {
     const source = contentSource(value, what);
     return {
       kind: "leaf",
-      head: `Content-Type: ${contentType}\r\nContent-Transfer-Encoding: quoted-printable\r\n${extraHead}`,
+      head: `${contentTypeField}Content-Transfer-Encoding: quoted-printable\r\n`,
       encoding: "quoted-printable",
       source,
       size: undefined,
@@ -88,7 +87,7 @@ export function textLeaf(
   const encoded = encoding === "quoted-printable" ? quotedPrintableAll(bytes) : normalizeAll(bytes);
   return {
     kind: "leaf",
-    head: `Content-Type: ${contentType}\r\nContent-Transfer-Encoding: ${encoding}\r\n${extraHead}`,
+    head: `${contentTypeField}Content-Transfer-Encoding: ${encoding}\r\n`,
     encoding,
     encoded,
     size: encoded.length,
@@ -207,10 +206,12 @@ export function calendarLeaf(event: unknown, context: EncodingContext): Leaf {
   }
   const params = ["charset=utf-8", simpleParameter("method", method.toUpperCase())];
   if (filename !== undefined) params.push(nameParameter(checkFileName("icalEvent.filename", filename)));
-  const type = parameterField("Content-Type", "text/calendar", params)
-    .replace(/^Content-Type: /, "")
-    .replace(/\r\n$/, "");
-  return textLeaf(type, content, "icalEvent.content", context);
+  return textLeaf(
+    parameterField("Content-Type", "text/calendar", params),
+    content,
+    "icalEvent.content",
+    context,
+  );
 }
 
 /** A multipart of `subtype` around `children`, with a boundary that occurs in none of their bodies. */
