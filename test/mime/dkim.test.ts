@@ -94,6 +94,19 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
     assert.equal(x - t, 3600);
   });
 
+  it("a signed field that occurs twice: both instances in h=, taken bottom up, and both verifiers agree", async () => {
+    const raw = await signed({
+      ...MAIL,
+      headers: { "X-Tag": ["one", "two"] },
+      dkim: [
+        signer("rsa", "relaxed", { headers: ["from", "subject", "x-tag"] }),
+        signer("ed", "simple", { headers: ["from", "subject", "x-tag"] }),
+      ],
+    });
+    assert.deepEqual(await verdicts(raw), { dkimpy: [true, true], mailauth: ["pass", "pass"] });
+    assert.match(raw.toString("latin1").replace(/\r\n\t/g, ""), /h=from:from:subject:x-tag:x-tag;/);
+  });
+
   it("a tampered body or header fails both verifiers", async () => {
     const raw = await signed({ ...MAIL, dkim: [signer("rsa", "relaxed"), signer("ed", "simple")] });
     const text = raw.toString("latin1");
