@@ -2,6 +2,7 @@
 // the public keys served by a stub resolver. rsa-sha256 and ed25519-sha256, relaxed and simple, several
 // signatures, x=; a tampered body or header fails both; one-shot streams are spooled (0600) and removed.
 import assert from "node:assert/strict";
+import { createPublicKey } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,6 +51,9 @@ function signer(
     ...extra,
   };
 }
+
+/** The spool directories in the temporary directory now. */
+const spools = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith("smtpkit-spool-"));
 
 async function signed(mail: MailOptions): Promise<Buffer> {
   const composed = composeMail(mail);
@@ -148,7 +152,6 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
   });
 
   it("a one-shot stream over 1 MiB is spooled to a 0600 file in a private directory, removed afterwards", async () => {
-    const spools = () => readdirSync(tmpdir()).filter((n) => n.startsWith("smtpkit-spool-"));
     const before = new Set(spools());
     const chunk = Buffer.alloc(64 * 1024, 0x41);
     const composed = composeMail({
@@ -189,7 +192,6 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
   });
 
   it("a consumer that gives up mid-message (release, as the data path does on a stall) removes the spool", async () => {
-    const spools = () => readdirSync(tmpdir()).filter((n) => n.startsWith("smtpkit-spool-"));
     const before = new Set(spools());
     const composed = composeForSending(
       {
@@ -219,7 +221,6 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
   });
 
   it("a stream that fails while spooling: the error comes through and the file is removed", async () => {
-    const spools = () => readdirSync(tmpdir()).filter((n) => n.startsWith("smtpkit-spool-"));
     const before = new Set(spools());
     const failing = Readable.from(
       (async function* () {
@@ -255,6 +256,16 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
         (e: unknown) => e instanceof SMTPError && e.code === "EINPUT" && message.test(e.message),
       );
     }
+    const publicKey = createPublicKey(ed.privateKey);
+    assert.throws(
+      () =>
+        composeMail({
+          ...MAIL,
+          dkim: { domainName: DOMAIN, keySelector: "s", privateKey: publicKey },
+        }),
+      (e: unknown) =>
+        e instanceof SMTPError && e.code === "EINPUT" && /must be a private key/.test(e.message),
+    );
     assert.throws(
       () =>
         composeMail({ ...MAIL, dkim: { domainName: "bad domain", keySelector: "s", privateKey: ed.pem } }),
