@@ -31,7 +31,7 @@ export interface Leaf {
   head: string;
   encoding: TransferEncoding;
   /** In-memory text, already encoded (CRLF line ends). */
-  encoded?: Uint8Array;
+  encoded?: Buffer;
   /** Where the raw bytes come from (streams and attachments). */
   source?: Source;
   /** Encoded octets, when known. */
@@ -99,14 +99,14 @@ export function textLeaf(
  * CRLF line ends. An unfinished last line stays unfinished: in a multipart the CRLF before the next boundary
  * ends it (and belongs to the boundary, RFC 2046 §5.1.1); a whole message gets its final CRLF at the end.
  */
-function normalizeAll(bytes: Uint8Array): Uint8Array {
+function normalizeAll(bytes: Uint8Array): Buffer {
   const normalizer = new LineEndNormalizer();
   const out = Buffer.concat([normalizer.encode(bytes), normalizer.end()]);
   const last = bytes[bytes.length - 1];
   return last === undefined || last === 0x0a || last === 0x0d ? out : out.subarray(0, out.length - 2);
 }
 
-function quotedPrintableAll(bytes: Uint8Array): Uint8Array {
+function quotedPrintableAll(bytes: Uint8Array): Buffer {
   const qp = new QuotedPrintableEncoder();
   return Buffer.concat([qp.encode(bytes), qp.end()]);
 }
@@ -259,7 +259,7 @@ function occursIn(node: Node, boundary: string): boolean {
   if (node.kind === "multipart")
     return node.boundary.includes(boundary) || node.children.some((c) => occursIn(c, boundary));
   return node.encoded !== undefined && (node.encoding === "7bit" || node.encoding === "8bit")
-    ? Buffer.from(node.encoded.buffer, node.encoded.byteOffset, node.encoded.byteLength).includes(boundary)
+    ? node.encoded.includes(boundary)
     : false;
 }
 
