@@ -1,7 +1,6 @@
 // `smtpkit send` with the composed-mail flags (API.md §3.1), the built CLI against aiosmtpd: a binary file
 // with a non-ASCII name arrives byte for byte, --dkim-* signs (dkimpy verifies), bad flags are usage errors.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,9 +8,16 @@ import { after, before, describe, it } from "node:test";
 import { simpleParser } from "mailparser";
 import { CA_FILE, smtpkit } from "../helpers/cli-runner.js";
 import { type AiosmtpdServer, startAiosmtpd } from "../helpers/servers/aiosmtpd.js";
-import { dkimpyVerify, ed25519Key, leavesOf, mailauthVerify, parseWithPython, shapeOf } from "./verifiers.js";
+import {
+  dkimpyVerify,
+  ed25519Key,
+  leavesOf,
+  mailauthVerify,
+  parseWithPython,
+  sha256,
+  shapeOf,
+} from "./verifiers.js";
 
-const sha256 = (data: Uint8Array | string): string => createHash("sha256").update(data).digest("hex");
 const BINARY = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 13 + (i >> 8)) & 0xff));
 
 describe("smtpkit send: --html-file --attach --inline --header --reply-to --dkim-*", () => {

@@ -2,7 +2,6 @@
 // Maildir and read back) and aiosmtpd (DATA, exact bytes received). Every shape is parsed back by mailparser and
 // Python's email, and DKIM is verified by dkimpy and mailauth after the real MTA.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,11 +20,11 @@ import {
   mailauthVerify,
   parseWithPython,
   rsaKey,
+  sha256,
   shapeOf,
   type TestKey,
 } from "./verifiers.js";
 
-const sha256 = (data: Uint8Array | string): string => createHash("sha256").update(data).digest("hex");
 const BINARY = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 31 + (i >> 9)) & 0xff));
 const TEXT = "Grüße from smtpkit.\n.a dot line\n";
 const HTML = '<p>Grüße <img src="cid:logo@smtpkit.test"></p>';
