@@ -8,9 +8,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { before, describe, it } from "node:test";
+import { simpleParser } from "mailparser";
 import { composeMail, type DkimOptions, type MailOptions, SMTPError } from "../../src/index.js";
 import { composeForSending } from "../../src/mime/compose.js";
-import { collect, dkimpyVerify, ed25519Key, mailauthVerify, rsaKey, type TestKey } from "./verifiers.js";
+import {
+  collect,
+  dkimpyVerify,
+  ed25519Key,
+  freshChunks,
+  leavesOf,
+  mailauthVerify,
+  parseWithPython,
+  rsaKey,
+  sha256,
+  type TestKey,
+} from "./verifiers.js";
 
 const DOMAIN = "example.test";
 let rsa: TestKey;
@@ -149,6 +161,35 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
       dkim: [signer("ed", "relaxed"), signer("rsa", "simple")],
     });
     assert.deepEqual(await verdicts(raw), { dkimpy: [true, true], mailauth: ["pass", "pass"] });
+  });
+
+  it("one-shot streams under 1 MiB (an attachment; a whole content) are kept in memory and arrive whole", async () => {
+    const before = new Set(spools());
+    const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7 + (i >> 10)) & 0xff));
+    const attached = await signed({
+      ...MAIL,
+      attachments: [{ filename: "stream.bin", content: freshChunks(data, 64 * 1024) }],
+      dkim: signer("rsa", "relaxed"),
+    });
+    assert.deepEqual(await verdicts(attached), { dkimpy: [true], mailauth: ["pass"] });
+    const [, , bin] = leavesOf(parseWithPython(attached).tree);
+    assert.equal(bin?.sha256, sha256(data));
+    const text = Array.from({ length: 5000 }, (_, i) => `line ${i} of a streamed plain body\n`).join("");
+    const content = await signed({
+      ...MAIL,
+      text: undefined,
+      html: undefined,
+      attachments: undefined,
+      content: freshChunks(Buffer.from(text), 4096),
+      dkim: signer("ed", "simple"),
+    });
+    assert.deepEqual(await verdicts(content), { dkimpy: [true], mailauth: ["pass"] });
+    assert.equal((await simpleParser(content)).text, text);
+    assert.deepEqual(
+      spools().filter((n) => !before.has(n)),
+      [],
+      "no spool directory",
+    );
   });
 
   it("a one-shot stream over 1 MiB is spooled to a 0600 file in a private directory, removed afterwards", async () => {
