@@ -111,7 +111,7 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
     if (headers.repeated !== "")
       throw inputError("repeated headers (array values) need text/html, not content");
     const composed = composeMessage({ ...base, content: mail.content });
-    return withContentSigning(composed, signers, rawEnvelope, envelope);
+    return contentMail(composed, signers, rawEnvelope, envelope);
   }
 
   const tree = buildTree(mail, { eightBitMime: base.eightBitMime });
@@ -200,8 +200,11 @@ async function bodyHashes(
   return new Map([...hashers].map(([mode, hasher]) => [mode, hasher.digest()]));
 }
 
-/** Content mode (the pre-§5 behaviour) with DKIM: the composed message is made re-readable, then signed. */
-function withContentSigning(
+/**
+ * Content mode (the pre-§5 behaviour): the message composeMessage() wrote, written once; with DKIM it is
+ * first made re-readable (spooled), then signed.
+ */
+function contentMail(
   composed: ReturnType<typeof composeMessage>,
   signers: readonly DkimSigner[],
   rawEnvelope: { from: string; to: string[] },
