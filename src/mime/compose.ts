@@ -13,7 +13,7 @@
 import { hostname as osHostname } from "node:os";
 import { inputError } from "../errors.js";
 import { parseMailbox } from "../message/address.js";
-import { composeMessage } from "../message/compose.js";
+import { type ComposedMessage, composeMessage } from "../message/compose.js";
 import { type RawField, scanHeaderBlock } from "../message/header-block.js";
 import { checkHeaderName, checkHeaderValue, formatUnstructured, isMsgId } from "../message/headers.js";
 import { LineEndNormalizer } from "../protocol/dot-stuff.js";
@@ -111,7 +111,7 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
     if (headers.repeated !== "")
       throw inputError("repeated headers (array values) need text/html, not content");
     const composed = composeMessage({ ...base, content: mail.content });
-    return contentMail(composed, signers, rawEnvelope, envelope);
+    return contentMail(composed, signers, time, rawEnvelope, envelope);
   }
 
   const tree = buildTree(mail, { eightBitMime: base.eightBitMime });
@@ -205,13 +205,13 @@ async function bodyHashes(
  * first made re-readable (spooled), then signed.
  */
 function contentMail(
-  composed: ReturnType<typeof composeMessage>,
+  composed: ComposedMessage,
   signers: readonly DkimSigner[],
+  time: number,
   rawEnvelope: { from: string; to: string[] },
   envelope: { from: string; to: string[] },
 ): ComposedForSending {
   let current: Spooled | undefined; // the spooled copy while a write is in progress
-  const time = Math.floor(Date.now() / 1000);
   async function* signed(): AsyncGenerator<Uint8Array> {
     // the body hash is over the message as the wire carries it: CRLF line ends (message/ leaves them to the wire)
     const copy = await spool(streamSource(crlf(composed.chunks), "content"));
