@@ -21,17 +21,14 @@ function median(values) {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+/** One client run in its own process; its last line of output is the JSON result. */
 function run(spec) {
-  const out = execFileSyncSafe(process.execPath, [WORKER, JSON.stringify(spec)]);
-  return JSON.parse(out.trim().split("\n").pop());
-}
-
-function execFileSyncSafe(file, args) {
-  return execFileSync(file, args, {
+  const out = execFileSync(process.execPath, [WORKER, JSON.stringify(spec)], {
     encoding: "utf8",
     timeout: 300_000,
     stdio: ["ignore", "pipe", "inherit"],
   });
+  return JSON.parse(out.trim().split("\n").pop());
 }
 
 /** A plausible 100 KiB PDF: a header, then incompressible bytes (as a PDF's compressed streams are). */
@@ -52,13 +49,8 @@ export async function composedRows({ quick = false, rounds, rows: only = "abcd" 
     const big = join(dir, "big.bin");
     writeFileSync(big, randomBytes(50 * MiB));
     const key = join(dir, "dkim.pem");
-    writeFileSync(
-      key,
-      keyPair("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }),
-      {
-        mode: 0o600,
-      },
-    );
+    const rsa = keyPair("rsa", { modulusLength: 2048 }).privateKey;
+    writeFileSync(key, rsa.export({ type: "pkcs8", format: "pem" }), { mode: 0o600 });
     const base = { host: LOOPBACK, port: sink.port, pdf, big, key };
     const baseline = median([0, 1, 2].map(() => run({ ...base, client: "none" }).maxRSS)) / 1024;
     const rows = [];
@@ -125,6 +117,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     process.exit(2);
   }
   console.log(
-    await composedRows({ quick: values.quick, rounds: values.rounds ? Number(values.rounds) : undefined }),
+    await composedRows({
+      quick: values.quick,
+      rounds: values.rounds ? Number(values.rounds) : undefined,
+      rows: values.rows,
+    }),
   );
 }

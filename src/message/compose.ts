@@ -99,8 +99,8 @@ const HIDDEN = new Set(["bcc", "resent-bcc"]);
 /** Validates everything (`EINPUT`; `EENVELOPE` for an address that needs SMTPUTF8) and builds the message. */
 export function composeMessage(input: ComposeInput): ComposedMessage {
   const from = mailboxIn("From", input.from);
-  const to = mailboxes(input.to, "to", "To");
-  const cc = mailboxes(input.cc, "cc", "Cc");
+  const to = mailboxes(input.to, "To");
+  const cc = mailboxes(input.cc, "Cc");
   if (typeof input.subject !== "string") throw inputError("subject must be a string");
   let headerUtf8 = false;
   const address = (mailbox: Mailbox): string => {
@@ -176,8 +176,9 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
   return result;
 }
 
-function mailboxes(list: unknown, what: string, field: string): Mailbox[] {
-  if (!Array.isArray(list)) throw inputError(`${what} must be an array of addresses`);
+/** The mailboxes of header `field` ("To"); the option is called `to`. */
+function mailboxes(list: unknown, field: string): Mailbox[] {
+  if (!Array.isArray(list)) throw inputError(`${field.toLowerCase()} must be an array of addresses`);
   return list.map((entry: unknown) => mailboxIn(field, entry));
 }
 

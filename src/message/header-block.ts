@@ -128,7 +128,7 @@ export function fieldValue(fields: readonly RawField[], name: string): string | 
   const field = fields.find((f) => f.name.length === lower.length && f.name.toLowerCase() === lower);
   if (field === undefined) return undefined;
   return field.raw
-    .slice(field.name.length + 1)
+    .slice(field.raw.indexOf(":") + 1) // not name.length + 1: "Cc : x" (RFC 5322 §4.5.3) has white space first
     .replace(/\r\n/g, "")
     .trim();
 }

@@ -13,7 +13,7 @@
 import { hostname as osHostname } from "node:os";
 import { inputError } from "../errors.js";
 import { parseMailbox } from "../message/address.js";
-import { composeMessage } from "../message/compose.js";
+import { type ComposedMessage, composeMessage } from "../message/compose.js";
 import { type RawField, scanHeaderBlock } from "../message/header-block.js";
 import { checkHeaderName, checkHeaderValue, formatUnstructured, isMsgId } from "../message/headers.js";
 import { LineEndNormalizer } from "../protocol/dot-stuff.js";
@@ -111,7 +111,7 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
     if (headers.repeated !== "")
       throw inputError("repeated headers (array values) need text/html, not content");
     const composed = composeMessage({ ...base, content: mail.content });
-    return withContentSigning(composed, signers, rawEnvelope, envelope);
+    return contentMail(composed, signers, time, rawEnvelope, envelope);
   }
 
   const tree = buildTree(mail, { eightBitMime: base.eightBitMime });
@@ -188,7 +188,7 @@ export function composeForSending(mail: MailOptions, context: ComposeContext): C
 async function bodyHashes(
   signers: readonly DkimSigner[],
   body: AsyncIterable<Uint8Array>,
-  each: (chunk: Uint8Array) => void,
+  each: (chunk: Uint8Array) => void = () => undefined,
 ): Promise<Map<string, string>> {
   const hashers = new Map<string, BodyHasher>();
   for (const signer of signers)
@@ -200,62 +200,32 @@ async function bodyHashes(
   return new Map([...hashers].map(([mode, hasher]) => [mode, hasher.digest()]));
 }
 
-/** Content mode (the pre-§5 behaviour) with DKIM: the composed message is made re-readable, then signed. */
-function withContentSigning(
-  composed: ReturnType<typeof composeMessage>,
+/**
+ * Content mode (the pre-§5 behaviour): the message composeMessage() wrote, written once; with DKIM it is
+ * first made re-readable (spooled), then signed.
+ */
+function contentMail(
+  composed: ComposedMessage,
   signers: readonly DkimSigner[],
+  time: number,
   rawEnvelope: { from: string; to: string[] },
   envelope: { from: string; to: string[] },
 ): ComposedForSending {
   let current: Spooled | undefined; // the spooled copy while a write is in progress
-  const release = (): void => {
-    (composed.chunks as { release?: () => void }).release?.();
-    void current?.remove();
-  };
-  const common = { envelope, rawEnvelope, eightBit: composed.eightBit, smtpUtf8: composed.smtpUtf8, release };
-  if (signers.length === 0) {
-    let used = false;
-    return {
-      ...common,
-      get messageId() {
-        return composed.messageId;
-      },
-      size: composed.size,
-      stream: () => {
-        if (used) throw inputError("this message was already written: compose it again");
-        used = true;
-        return composed.chunks;
-      },
-    };
-  }
-  const time = Math.floor(Date.now() / 1000);
-  // the body hash is over the message as the wire carries it: CRLF line ends (message/ leaves them to the wire)
-  const whole = streamSource(crlf(composed.chunks), "content");
-  async function* write(): AsyncGenerator<Uint8Array> {
-    const copy = await spool(whole);
+  async function* signed(): AsyncGenerator<Uint8Array> {
+    // the body hash is over the message as the wire carries it: CRLF line ends (message/ leaves them to the wire)
+    const copy = await spool(streamSource(crlf(composed.chunks), "content"));
     current = copy;
     try {
       let head: Buffer | undefined;
-      const held: Uint8Array[] = [];
-      const hashers = new Map<string, BodyHasher>();
-      for (const s of signers) if (!hashers.has(s.body)) hashers.set(s.body, new BodyHasher(s.body));
-      for await (const chunk of finished(copy.source.open())) {
-        if (head === undefined) {
-          held.push(chunk);
-          const joined = Buffer.concat(held);
-          const end = joined.indexOf("\r\n\r\n");
-          if (end < 0) continue;
-          head = joined.subarray(0, end + 4);
-          for (const h of hashers.values()) h.update(joined.subarray(end + 4));
-          continue;
-        }
-        for (const h of hashers.values()) h.update(chunk);
-      }
+      const body = afterHead(finished(copy.source.open()), (h) => {
+        head = h;
+      });
+      const hashes = await bodyHashes(signers, body);
       if (head === undefined) throw inputError("the message has no header block");
       const fields = headerFields(head);
       for (const signer of signers) {
-        const hash = hashers.get(signer.body)!.digest();
-        yield Buffer.from(signatureField(signer, fields, hash, time), "latin1");
+        yield Buffer.from(signatureField(signer, fields, hashes.get(signer.body)!, time), "latin1");
       }
       yield* finished(copy.source.open());
     } finally {
@@ -263,19 +233,49 @@ function withContentSigning(
       await copy.remove();
     }
   }
+  const write = signers.length === 0 ? () => composed.chunks : signed;
   let used = false;
   return {
-    ...common,
+    envelope,
+    rawEnvelope,
     get messageId() {
       return composed.messageId;
     },
-    size: undefined,
+    size: signers.length === 0 ? composed.size : undefined,
+    eightBit: composed.eightBit,
+    smtpUtf8: composed.smtpUtf8,
     stream: () => {
       if (used) throw inputError("this message was already written: compose it again");
       used = true;
       return write();
     },
+    release: () => {
+      (composed.chunks as { release?: () => void }).release?.();
+      void current?.remove();
+    },
   };
+}
+
+/** The body of a CRLF message: what follows the empty line that ends its header block, handed to `onHead`. */
+async function* afterHead(
+  message: AsyncIterable<Uint8Array>,
+  onHead: (head: Buffer) => void,
+): AsyncGenerator<Uint8Array> {
+  const held: Uint8Array[] = [];
+  let found = false;
+  for await (const chunk of message) {
+    if (found) {
+      yield chunk;
+      continue;
+    }
+    held.push(chunk);
+    const joined = Buffer.concat(held);
+    const end = joined.indexOf("\r\n\r\n");
+    if (end < 0) continue;
+    found = true;
+    onHead(joined.subarray(0, end + 4));
+    yield joined.subarray(end + 4);
+  }
 }
 
 /** Bare CR and LF made CRLF, as the wire encoders do (the same normaliser). */
@@ -308,6 +308,9 @@ function endsWithCrlf(node: Node): boolean {
   return e === undefined || e.length === 0 || (e[e.length - 1] === 0x0a && e[e.length - 2] === 0x0d);
 }
 
+const TEXT_PLAIN = "Content-Type: text/plain; charset=utf-8\r\n";
+const TEXT_HTML = "Content-Type: text/html; charset=utf-8\r\n";
+
 /** The MIME tree of API.md §5. */
 function buildTree(mail: MailOptions, context: { eightBitMime: boolean }): Node {
   const attachments = mail.attachments ?? [];
@@ -327,17 +330,16 @@ function buildTree(mail: MailOptions, context: { eightBitMime: boolean }): Node 
     else mixed.push(leaf);
   });
   const alternatives: Node[] = [];
-  if (mail.text !== undefined)
-    alternatives.push(textLeaf("text/plain; charset=utf-8", mail.text, "text", context));
+  if (mail.text !== undefined) alternatives.push(textLeaf(TEXT_PLAIN, mail.text, "text", context));
   if (hasHtml) {
-    const html = textLeaf("text/html; charset=utf-8", mail.html, "html", context);
+    const html = textLeaf(TEXT_HTML, mail.html, "html", context);
     alternatives.push(related.length > 0 ? multipart("related", [html, ...related]) : html);
   }
   if (mail.icalEvent !== undefined) alternatives.push(calendarLeaf(mail.icalEvent, context));
   let body: Node;
   if (alternatives.length > 1) body = multipart("alternative", alternatives);
   else if (alternatives.length === 1) body = alternatives[0]!;
-  else body = textLeaf("text/plain; charset=utf-8", "", "text", context);
+  else body = textLeaf(TEXT_PLAIN, "", "text", context);
   if (mixed.length === 0) return body;
   return multipart("mixed", alternatives.length === 0 ? mixed : [body, ...mixed]);
 }

@@ -10,7 +10,7 @@ import type { DkimOptions } from "./types.js";
 type Canonicalization = "relaxed" | "simple";
 
 /** Signed when present (API.md §5); From is listed once more than it occurs (over-signed). */
-export const DEFAULT_SIGNED_HEADERS = [
+const DEFAULT_SIGNED_HEADERS = [
   "from",
   "to",
   "cc",
@@ -225,13 +225,23 @@ function canonicalHeader(raw: string, mode: Canonicalization): string {
   return `${name}:${value}\r\n`;
 }
 
+/** The fields of a header block by lower-case name, each list top first. */
+function fieldsByName(fields: readonly RawField[]): Map<string, RawField[]> {
+  const byName = new Map<string, RawField[]>();
+  for (const field of fields) {
+    const name = field.name.toLowerCase();
+    const list = byName.get(name);
+    if (list === undefined) byName.set(name, [field]);
+    else list.push(field);
+  }
+  return byName;
+}
+
 /** The names for h=: each signed field as often as it occurs, From once more. */
-export function signedNames(signer: DkimSigner, fields: readonly RawField[]): string[] {
-  const counts = new Map<string, number>();
-  for (const f of fields) counts.set(f.name.toLowerCase(), (counts.get(f.name.toLowerCase()) ?? 0) + 1);
+function signedNames(signer: DkimSigner, byName: ReadonlyMap<string, readonly RawField[]>): string[] {
   const names: string[] = [];
   for (const name of new Set(signer.headers)) {
-    const n = (counts.get(name) ?? 0) + (name === "from" ? 1 : 0);
+    const n = (byName.get(name)?.length ?? 0) + (name === "from" ? 1 : 0);
     for (let i = 0; i < n; i++) names.push(name);
   }
   return names;
@@ -271,7 +281,7 @@ function foldValue(value: string): string {
 
 /** Octets of the field `signatureField` will return, with its CRLF (for SIZE before the body is read). */
 export function signatureFieldLength(signer: DkimSigner, fields: readonly RawField[], time: number): number {
-  const unsigned = unsignedField(signer, signedNames(signer, fields), "x".repeat(44), time);
+  const unsigned = unsignedField(signer, signedNames(signer, fieldsByName(fields)), "x".repeat(44), time);
   return unsigned.length + foldValue("x".repeat(signer.signatureLength)).length + 2;
 }
 
@@ -285,16 +295,14 @@ export function signatureField(
   bodyHash: string,
   time: number,
 ): string {
-  const names = signedNames(signer, fields);
-  const used = new Map<string, number>();
+  const byName = fieldsByName(fields);
   let data = "";
-  for (const name of names) {
-    const instances = fields.filter((f) => f.name.toLowerCase() === name);
-    const n = used.get(name) ?? 0;
-    used.set(name, n + 1);
-    const field = instances[instances.length - 1 - n];
-    if (field !== undefined) data += canonicalHeader(field.raw, signer.header);
+  for (const name of new Set(signer.headers)) {
+    // bottom up; the From listed once more than it occurs stands for the empty field and adds nothing
+    const instances = byName.get(name) ?? [];
+    for (let i = instances.length - 1; i >= 0; i--) data += canonicalHeader(instances[i]!.raw, signer.header);
   }
+  const names = signedNames(signer, byName);
   const unsigned = unsignedField(signer, names, bodyHash, time);
   data += canonicalHeader(unsigned, signer.header).replace(/\r\n$/, "");
   const bytes = Buffer.from(data, "latin1");

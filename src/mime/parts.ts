@@ -31,7 +31,7 @@ export interface Leaf {
   head: string;
   encoding: TransferEncoding;
   /** In-memory text, already encoded (CRLF line ends). */
-  encoded?: Uint8Array;
+  encoded?: Buffer;
   /** Where the raw bytes come from (streams and attachments). */
   source?: Source;
   /** Encoded octets, when known. */
@@ -58,23 +58,22 @@ export interface EncodingContext {
 }
 
 /**
- * A text part (text/plain, text/html, text/calendar): in memory it is 7bit when it can be, else 8bit when
- * the server offers 8BITMIME and no line passes 998 octets (and no NUL), else quoted-printable. A stream is
- * always quoted-printable (never read whole to decide).
+ * A text part (text/plain, text/html, text/calendar) under its Content-Type field (with CRLF): in memory it
+ * is 7bit when it can be, else 8bit when the server offers 8BITMIME and no line passes 998 octets (and no
+ * NUL), else quoted-printable. A stream is always quoted-printable (never read whole to decide).
  */
 export function textLeaf(
-  contentType: string,
+  contentTypeField: string,
   value: unknown,
   what: string,
   context: EncodingContext,
-  extraHead = "",
 ): Leaf {
   const bytes = value === undefined || value === null ? undefined : inMemoryBytes(value as Content);
   if (bytes === undefined) {
     const source = contentSource(value, what);
     return {
       kind: "leaf",
-      head: `Content-Type: ${contentType}\r\nContent-Transfer-Encoding: quoted-printable\r\n${extraHead}`,
+      head: `${contentTypeField}Content-Transfer-Encoding: quoted-printable\r\n`,
       encoding: "quoted-printable",
       source,
       size: undefined,
@@ -88,7 +87,7 @@ export function textLeaf(
   const encoded = encoding === "quoted-printable" ? quotedPrintableAll(bytes) : normalizeAll(bytes);
   return {
     kind: "leaf",
-    head: `Content-Type: ${contentType}\r\nContent-Transfer-Encoding: ${encoding}\r\n${extraHead}`,
+    head: `${contentTypeField}Content-Transfer-Encoding: ${encoding}\r\n`,
     encoding,
     encoded,
     size: encoded.length,
@@ -100,14 +99,14 @@ export function textLeaf(
  * CRLF line ends. An unfinished last line stays unfinished: in a multipart the CRLF before the next boundary
  * ends it (and belongs to the boundary, RFC 2046 §5.1.1); a whole message gets its final CRLF at the end.
  */
-function normalizeAll(bytes: Uint8Array): Uint8Array {
+function normalizeAll(bytes: Uint8Array): Buffer {
   const normalizer = new LineEndNormalizer();
   const out = Buffer.concat([normalizer.encode(bytes), normalizer.end()]);
   const last = bytes[bytes.length - 1];
   return last === undefined || last === 0x0a || last === 0x0d ? out : out.subarray(0, out.length - 2);
 }
 
-function quotedPrintableAll(bytes: Uint8Array): Uint8Array {
+function quotedPrintableAll(bytes: Uint8Array): Buffer {
   const qp = new QuotedPrintableEncoder();
   return Buffer.concat([qp.encode(bytes), qp.end()]);
 }
@@ -207,10 +206,12 @@ export function calendarLeaf(event: unknown, context: EncodingContext): Leaf {
   }
   const params = ["charset=utf-8", simpleParameter("method", method.toUpperCase())];
   if (filename !== undefined) params.push(nameParameter(checkFileName("icalEvent.filename", filename)));
-  const type = parameterField("Content-Type", "text/calendar", params)
-    .replace(/^Content-Type: /, "")
-    .replace(/\r\n$/, "");
-  return textLeaf(type, content, "icalEvent.content", context);
+  return textLeaf(
+    parameterField("Content-Type", "text/calendar", params),
+    content,
+    "icalEvent.content",
+    context,
+  );
 }
 
 /** A multipart of `subtype` around `children`, with a boundary that occurs in none of their bodies. */
@@ -258,7 +259,7 @@ function occursIn(node: Node, boundary: string): boolean {
   if (node.kind === "multipart")
     return node.boundary.includes(boundary) || node.children.some((c) => occursIn(c, boundary));
   return node.encoded !== undefined && (node.encoding === "7bit" || node.encoding === "8bit")
-    ? Buffer.from(node.encoded.buffer, node.encoded.byteOffset, node.encoded.byteLength).includes(boundary)
+    ? node.encoded.includes(boundary)
     : false;
 }
 

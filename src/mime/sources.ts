@@ -1,7 +1,7 @@
 // Where a part's bytes come from: memory, a file (opened and checked before anything is sent, read while the
 // message is written), or a one-shot stream. For DKIM, a one-shot stream is made re-readable: kept in memory
 // up to 1 MiB, else spooled to a private temporary file that is removed afterwards.
-import { closeSync, createReadStream, fstatSync, openSync } from "node:fs";
+import { closeSync, createReadStream, fstatSync, openSync, type Stats } from "node:fs";
 import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,22 +35,21 @@ const FILE_CHUNK = 64 * 1024;
  */
 export function fileSource(path: unknown, what: string): Source {
   if (typeof path !== "string" || path === "") throw inputError(`${what} must be a non-empty string`);
-  let size: number;
+  let stat: Stats;
   try {
     const fd = openSync(path, "r");
     try {
-      const stat = fstatSync(fd);
-      if (!stat.isFile()) throw inputError(`${what} ${JSON.stringify(path)} is not a regular file`);
-      size = stat.size;
+      stat = fstatSync(fd);
     } finally {
       closeSync(fd);
     }
   } catch (error) {
-    if ((error as { code?: string }).code === "EINPUT") throw error;
     throw inputError(
       `${what} ${JSON.stringify(path)} cannot be opened for reading (${(error as { code?: string }).code ?? error})`,
     );
   }
+  if (!stat.isFile()) throw inputError(`${what} ${JSON.stringify(path)} is not a regular file`);
+  const size = stat.size;
   const open = new Set<ReturnType<typeof createReadStream>>();
   return {
     length: size,

@@ -53,12 +53,30 @@ describe("scanHeaderBlock", () => {
     assert.equal(scanHeaderBlock(latin1("Hello world"), true).kind, "none");
   });
 
-  it("notes 8-bit octets in the header block (RFC 6532)", () => {
+  it("notes 8-bit octets in the header block (RFC 6532), in a field or a folded line, and only there", () => {
     const scan = scanHeaderBlock(
       Buffer.from("Content-Type: text/plain\nSubject: caf\u00e9\n\n", "utf8"),
       true,
     );
     assert.ok(scan.kind === "headers" && scan.eightBit);
+    const folded = scanHeaderBlock(Buffer.from("Subject: a\n caf\u00e9\nX-A: 1\n\n", "utf8"), true);
+    assert.ok(folded.kind === "headers" && folded.eightBit);
+    const ascii = scanHeaderBlock(Buffer.from("Subject: cafe\n\nbody caf\u00e9\n", "utf8"), true);
+    assert.ok(ascii.kind === "headers" && !ascii.eightBit);
+  });
+
+  it("reads field names byte by byte: white space before the colon is not part of the name (RFC 5322 §4.5.3)", () => {
+    const scan = scanHeaderBlock(latin1("Bcc : a@example.org\nCc\t: b@example.org\nX-A:1\n\n"), true);
+    assert.ok(scan.kind === "headers");
+    assert.deepEqual(
+      scan.fields.map((f) => f.name),
+      ["Bcc", "Cc", "X-A"],
+    );
+    assert.equal(fieldValue(scan.fields, "cc"), "b@example.org");
+    // a name with a control, DEL or an 8-bit octet in it is no field name (RFC 5322 §3.6.8)
+    for (const name of ["X\u0001A", "X\u007fA", "X\u00e9A", "X A"]) {
+      assert.equal(scanHeaderBlock(latin1(`${name}: 1\n\n`), true).kind, "none", JSON.stringify(name));
+    }
   });
 });
 

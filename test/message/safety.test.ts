@@ -1,5 +1,8 @@
 // Review findings kept as tests: an IDN domain may not be rewritten by the URL host parser, a lone
-// surrogate is not an address, and a Bcc line at the start of the content is never sent as text.
+// surrogate is not an address, a Bcc line at the start of the content is never sent as text, and one rule
+// for odd characters in every header we write: C0 controls (but TAB in a value), DEL, C1 controls and lone
+// surrogates are EINPUT naming the field, in the subject, display names, addresses and extra headers alike;
+// real characters outside the BMP (a surrogate pair) are fine.
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { describe, it } from "node:test";
@@ -109,5 +112,54 @@ describe("extra headers keep their meaning", () => {
   it("ASCII values are written as given, even with '=?' in them", async () => {
     const sent = await bytesOf({ headers: { "List-Unsubscribe": "<https://example.com/unsub?id=?x>" } });
     assert.match(sent, /^List-Unsubscribe: <https:\/\/example\.com\/unsub\?id=\?x>\r\n/m);
+  });
+});
+
+const ODD: [string, string][] = [
+  ["a lone high surrogate", "café \uD83D menu"],
+  ["a lone low surrogate", "\uDE00 at the start"],
+  ["NEL (U+0085, a C1 control)", "line\u0085break"],
+  ["CSI (U+009B, a C1 control)", "\u009b31mred"],
+  ["U+0080", "x\u0080y"],
+  ["DEL", "x\u007fy"],
+  ["ESC", "x\u001b[2Jy"],
+];
+
+function refused(input: Partial<ComposeInput>, field: RegExp): void {
+  assert.throws(
+    () => composeMessage({ ...BASE, ...input }),
+    (e: unknown) => {
+      assert.ok(isInputError(e), String(e));
+      assert.match((e as SMTPError).message, field);
+      return true;
+    },
+  );
+}
+
+describe("odd characters in headers: one rule, EINPUT naming the field", () => {
+  for (const [what, text] of ODD) {
+    it(`${what}: refused in the subject, a display name, an extra header and an address header`, () => {
+      refused({ subject: text }, /header Subject contains/);
+      refused({ from: `"${text}" <a@example.org>` }, /^From: /);
+      refused({ to: [`${text.replace(/\s/g, "")} <b@example.org>`] }, /^To: /);
+      refused({ cc: [`"${text}" <c@example.org>`] }, /^Cc: /);
+      refused({ headers: { "X-Note": text } }, /header X-Note contains/);
+      refused({ headers: { "Reply-To": `"${text}" <r@example.org>` } }, /Reply-To/);
+    });
+  }
+
+  it("the message names the character", () => {
+    refused({ subject: "a\u0085b" }, /control character \(U\+0085\)/);
+    refused({ subject: "a\uD800b" }, /lone UTF-16 surrogate \(U\+D800\)/);
+  });
+
+  it("a surrogate pair (a real character), TAB in a value and ordinary non-ASCII are fine", () => {
+    const composed = composeMessage({
+      ...BASE,
+      from: '"Zoë 😀" <a@example.org>',
+      subject: "Grüße 😀\tand a tab",
+      headers: { "X-Note": "naïve 😀" },
+    });
+    assert.match(composed.messageId, /^<.+@client\.example>$/);
   });
 });

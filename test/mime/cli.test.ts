@@ -1,7 +1,6 @@
 // `smtpkit send` with the composed-mail flags (API.md §3.1), the built CLI against aiosmtpd: a binary file
 // with a non-ASCII name arrives byte for byte, --dkim-* signs (dkimpy verifies), bad flags are usage errors.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,9 +8,16 @@ import { after, before, describe, it } from "node:test";
 import { simpleParser } from "mailparser";
 import { CA_FILE, smtpkit } from "../helpers/cli-runner.js";
 import { type AiosmtpdServer, startAiosmtpd } from "../helpers/servers/aiosmtpd.js";
-import { dkimpyVerify, ed25519Key, leavesOf, mailauthVerify, parseWithPython, shapeOf } from "./verifiers.js";
+import {
+  dkimpyVerify,
+  ed25519Key,
+  leavesOf,
+  mailauthVerify,
+  parseWithPython,
+  sha256,
+  shapeOf,
+} from "./verifiers.js";
 
-const sha256 = (data: Uint8Array | string): string => createHash("sha256").update(data).digest("hex");
 const BINARY = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 13 + (i >> 8)) & 0xff));
 
 describe("smtpkit send: --html-file --attach --inline --header --reply-to --dkim-*", () => {
@@ -39,15 +45,21 @@ describe("smtpkit send: --html-file --attach --inline --header --reply-to --dkim
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const connection = () => ["--host", "127.0.0.1", "--port", String(server.port), "--tls-ca", CA_FILE];
-  const addresses = ["--from", "a@example.test", "--to", "b@example.test", "--subject", "CLI Grüße"];
+  /** `smtpkit send` to the server, from a@ to b@ with a fixed subject, plus `flags`. */
+  const send = (flags: string[], options?: Parameters<typeof smtpkit>[1]) =>
+    smtpkit(
+      [
+        "send",
+        ...["--host", "127.0.0.1", "--port", String(server.port), "--tls-ca", CA_FILE],
+        ...["--from", "a@example.test", "--to", "b@example.test", "--subject", "CLI Grüße"],
+        ...flags,
+      ],
+      options,
+    );
 
   it("attach (binary, non-ASCII name), inline, html, headers, reply-to, DKIM: delivered and verified", async () => {
     server.clearMessages();
-    const run = await smtpkit([
-      "send",
-      ...connection(),
-      ...addresses,
+    const run = await send([
       "--body",
       "plain text",
       "--html-file",
@@ -97,18 +109,8 @@ describe("smtpkit send: --html-file --attach --inline --header --reply-to --dkim
 
   it("--dkim-* alone signs the plain body", async () => {
     server.clearMessages();
-    const run = await smtpkit(
-      [
-        "send",
-        ...connection(),
-        ...addresses,
-        "--dkim-domain",
-        "example.test",
-        "--dkim-selector",
-        "cli",
-        "--dkim-key",
-        files.key,
-      ],
+    const run = await send(
+      ["--dkim-domain", "example.test", "--dkim-selector", "cli", "--dkim-key", files.key],
       { input: "from stdin\n" },
     );
     assert.equal(run.code, 0, run.stderr);
@@ -118,37 +120,15 @@ describe("smtpkit send: --html-file --attach --inline --header --reply-to --dkim
 
   it("an unreadable --attach file is 66 and nothing is sent; incomplete --dkim-* and --inline without cid are 64", async () => {
     server.clearMessages();
-    const missing = await smtpkit([
-      "send",
-      ...connection(),
-      ...addresses,
-      "--body",
-      "x",
-      "--attach",
-      join(dir, "nope.pdf"),
-    ]);
+    const missing = await send(["--body", "x", "--attach", join(dir, "nope.pdf")]);
     assert.equal(missing.code, 66, missing.stderr);
     assert.match(missing.stderr, /nope\.pdf/);
-    const partial = await smtpkit([
-      "send",
-      ...connection(),
-      ...addresses,
-      "--body",
-      "x",
-      "--dkim-domain",
-      "example.test",
-    ]);
+    const partial = await send(["--body", "x", "--dkim-domain", "example.test"]);
     assert.equal(partial.code, 64, partial.stderr);
-    const noCid = await smtpkit([
-      "send",
-      ...connection(),
-      ...addresses,
-      "--body",
-      "x",
-      "--inline",
-      files.logo,
-    ]);
+    assert.match(partial.stderr, /--dkim-domain, --dkim-selector and --dkim-key go together/);
+    const noCid = await send(["--body", "x", "--inline", files.logo]);
     assert.equal(noCid.code, 64, noCid.stderr);
+    assert.match(noCid.stderr, /give ;cid=ID/);
     assert.equal(server.messages().length, 0);
   });
 });

@@ -1,7 +1,6 @@
 // composeMail(): every shape read back by two parsers none of us wrote (Python's email, mailparser), compared
 // by structure and by the sha256 of every part; the size it announces is the size it writes.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,9 +8,15 @@ import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { simpleParser } from "mailparser";
 import { composeMail, type MailOptions, SMTPError } from "../../src/index.js";
-import { collect, leavesOf, lineProblems, parseWithPython, shapeOf } from "./verifiers.js";
-
-const sha256 = (data: Uint8Array | string): string => createHash("sha256").update(data).digest("hex");
+import {
+  collect,
+  freshChunks,
+  leavesOf,
+  lineProblems,
+  parseWithPython,
+  sha256,
+  shapeOf,
+} from "./verifiers.js";
 
 /** Every byte value, many times over, in a pattern that is not a multiple of 57 or 3. */
 const BINARY = Buffer.from(Array.from({ length: 256 * 97 + 5 }, (_, i) => (i * 7 + (i >> 8)) & 0xff));
@@ -53,15 +58,6 @@ async function render(mail: MailOptions): Promise<{ raw: Buffer; size: number | 
   const composed = composeMail(mail);
   const raw = await collect(composed.stream());
   return { raw, size: composed.size };
-}
-
-/** A fresh buffer per chunk, as a file stream gives. */
-function freshChunks(data: Buffer, size = 1000): Readable {
-  return Readable.from(
-    (function* () {
-      for (let i = 0; i < data.length; i += size) yield Buffer.from(data.subarray(i, i + size));
-    })(),
-  );
 }
 
 describe("composeMail: shapes read back by Python's email and mailparser", () => {
@@ -170,7 +166,7 @@ describe("composeMail: shapes read back by Python's email and mailparser", () =>
     const composed = composeMail({
       ...BASE,
       text: Readable.from([Buffer.from("streamed text "), Buffer.from("x".repeat(3000))]),
-      attachments: [{ filename: "stream.bin", content: freshChunks(BINARY) }],
+      attachments: [{ filename: "stream.bin", content: freshChunks(BINARY, 1000) }],
     });
     assert.equal(composed.size, undefined);
     const raw = await collect(composed.stream());

@@ -2,14 +2,27 @@
 // the public keys served by a stub resolver. rsa-sha256 and ed25519-sha256, relaxed and simple, several
 // signatures, x=; a tampered body or header fails both; one-shot streams are spooled (0600) and removed.
 import assert from "node:assert/strict";
+import { createPublicKey } from "node:crypto";
 import { readdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { before, describe, it } from "node:test";
+import { simpleParser } from "mailparser";
 import { composeMail, type DkimOptions, type MailOptions, SMTPError } from "../../src/index.js";
 import { composeForSending } from "../../src/mime/compose.js";
-import { collect, dkimpyVerify, ed25519Key, mailauthVerify, rsaKey, type TestKey } from "./verifiers.js";
+import {
+  collect,
+  dkimpyVerify,
+  ed25519Key,
+  freshChunks,
+  leavesOf,
+  mailauthVerify,
+  parseWithPython,
+  rsaKey,
+  sha256,
+  type TestKey,
+} from "./verifiers.js";
 
 const DOMAIN = "example.test";
 let rsa: TestKey;
@@ -50,6 +63,9 @@ function signer(
     ...extra,
   };
 }
+
+/** The spool directories in the temporary directory now. */
+const spools = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith("smtpkit-spool-"));
 
 async function signed(mail: MailOptions): Promise<Buffer> {
   const composed = composeMail(mail);
@@ -94,6 +110,19 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
     assert.equal(x - t, 3600);
   });
 
+  it("a signed field that occurs twice: both instances in h=, taken bottom up, and both verifiers agree", async () => {
+    const raw = await signed({
+      ...MAIL,
+      headers: { "X-Tag": ["one", "two"] },
+      dkim: [
+        signer("rsa", "relaxed", { headers: ["from", "subject", "x-tag"] }),
+        signer("ed", "simple", { headers: ["from", "subject", "x-tag"] }),
+      ],
+    });
+    assert.deepEqual(await verdicts(raw), { dkimpy: [true, true], mailauth: ["pass", "pass"] });
+    assert.match(raw.toString("latin1").replace(/\r\n\t/g, ""), /h=from:from:subject:x-tag:x-tag;/);
+  });
+
   it("a tampered body or header fails both verifiers", async () => {
     const raw = await signed({ ...MAIL, dkim: [signer("rsa", "relaxed"), signer("ed", "simple")] });
     const text = raw.toString("latin1");
@@ -134,22 +163,41 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
     assert.deepEqual(await verdicts(raw), { dkimpy: [true, true], mailauth: ["pass", "pass"] });
   });
 
-  it("a one-shot stream over 1 MiB is spooled to a 0600 file in a private directory, removed afterwards", async () => {
-    const spools = () => readdirSync(tmpdir()).filter((n) => n.startsWith("smtpkit-spool-"));
+  it("one-shot streams under 1 MiB (an attachment; a whole content) are kept in memory and arrive whole", async () => {
     const before = new Set(spools());
-    const chunk = Buffer.alloc(64 * 1024, 0x41);
+    const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7 + (i >> 10)) & 0xff));
+    const attached = await signed({
+      ...MAIL,
+      attachments: [{ filename: "stream.bin", content: freshChunks(data, 64 * 1024) }],
+      dkim: signer("rsa", "relaxed"),
+    });
+    assert.deepEqual(await verdicts(attached), { dkimpy: [true], mailauth: ["pass"] });
+    const [, , bin] = leavesOf(parseWithPython(attached).tree);
+    assert.equal(bin?.sha256, sha256(data));
+    const text = Array.from({ length: 5000 }, (_, i) => `line ${i} of a streamed plain body\n`).join("");
+    const content = await signed({
+      ...MAIL,
+      text: undefined,
+      html: undefined,
+      attachments: undefined,
+      content: freshChunks(Buffer.from(text), 4096),
+      dkim: signer("ed", "simple"),
+    });
+    assert.deepEqual(await verdicts(content), { dkimpy: [true], mailauth: ["pass"] });
+    assert.equal((await simpleParser(content)).text, text);
+    assert.deepEqual(
+      spools().filter((n) => !before.has(n)),
+      [],
+      "no spool directory",
+    );
+  });
+
+  it("a one-shot stream over 1 MiB is spooled to a 0600 file in a private directory, removed afterwards", async () => {
+    const before = new Set(spools());
+    const data = Buffer.from(Array.from({ length: 40 * 64 * 1024 }, (_, i) => (i * 13 + (i >> 12)) & 0xff));
     const composed = composeMail({
       ...MAIL,
-      attachments: [
-        {
-          filename: "big.bin",
-          content: Readable.from(
-            (function* () {
-              for (let i = 0; i < 40; i++) yield Buffer.from(chunk);
-            })(),
-          ),
-        },
-      ],
+      attachments: [{ filename: "big.bin", content: freshChunks(data, 64 * 1024) }],
       dkim: signer("rsa", "relaxed"),
     });
     const parts: Buffer[] = [];
@@ -172,11 +220,13 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
       [],
       "removed afterwards",
     );
-    assert.deepEqual(await verdicts(Buffer.concat(parts)), { dkimpy: [true], mailauth: ["pass"] });
+    const raw = Buffer.concat(parts);
+    assert.deepEqual(await verdicts(raw), { dkimpy: [true], mailauth: ["pass"] });
+    const [, , big] = leavesOf(parseWithPython(raw).tree);
+    assert.equal(big?.sha256, sha256(data), "the attachment arrives whole");
   });
 
   it("a consumer that gives up mid-message (release, as the data path does on a stall) removes the spool", async () => {
-    const spools = () => readdirSync(tmpdir()).filter((n) => n.startsWith("smtpkit-spool-"));
     const before = new Set(spools());
     const composed = composeForSending(
       {
@@ -206,7 +256,6 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
   });
 
   it("a stream that fails while spooling: the error comes through and the file is removed", async () => {
-    const spools = () => readdirSync(tmpdir()).filter((n) => n.startsWith("smtpkit-spool-"));
     const before = new Set(spools());
     const failing = Readable.from(
       (async function* () {
@@ -242,6 +291,16 @@ describe("DKIM: verified by dkimpy and mailauth", () => {
         (e: unknown) => e instanceof SMTPError && e.code === "EINPUT" && message.test(e.message),
       );
     }
+    const publicKey = createPublicKey(ed.privateKey);
+    assert.throws(
+      () =>
+        composeMail({
+          ...MAIL,
+          dkim: { domainName: DOMAIN, keySelector: "s", privateKey: publicKey },
+        }),
+      (e: unknown) =>
+        e instanceof SMTPError && e.code === "EINPUT" && /must be a private key/.test(e.message),
+    );
     assert.throws(
       () =>
         composeMail({ ...MAIL, dkim: { domainName: "bad domain", keySelector: "s", privateKey: ed.pem } }),

@@ -2,7 +2,6 @@
 // Maildir and read back) and aiosmtpd (DATA, exact bytes received). Every shape is parsed back by mailparser and
 // Python's email, and DKIM is verified by dkimpy and mailauth after the real MTA.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,11 +20,11 @@ import {
   mailauthVerify,
   parseWithPython,
   rsaKey,
+  sha256,
   shapeOf,
   type TestKey,
 } from "./verifiers.js";
 
-const sha256 = (data: Uint8Array | string): string => createHash("sha256").update(data).digest("hex");
 const BINARY = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 31 + (i >> 9)) & 0xff));
 const TEXT = "Grüße from smtpkit.\n.a dot line\n";
 const HTML = '<p>Grüße <img src="cid:logo@smtpkit.test"></p>';
@@ -132,6 +131,16 @@ async function checkDelivered(name: string, raw: Buffer): Promise<void> {
 /** A Maildir file (LF line ends) as the message a reader gets: CRLF. */
 const crlf = (raw: Buffer): Buffer => Buffer.from(raw.toString("latin1").replace(/\r?\n/g, "\r\n"), "latin1");
 
+/** A client session with a server on `port` (connected, greeted; no TLS yet). */
+async function session(port: number, logger?: (entry: TranscriptEntry) => void): Promise<SMTP> {
+  const smtp = new SMTP({ clientName: "client.example", ...(logger === undefined ? {} : { logger }) });
+  assert.equal(await smtp.connect(await connectTo(port)), true);
+  return smtp;
+}
+
+/** The smallest mail: one recipient, a short text. */
+const SHORT = { from: "a@example.test", to: "b@example.test", subject: "s", text: "x" } satisfies MailOptions;
+
 describe("composed mail through Postfix (STARTTLS, PIPELINING, CHUNKING), read back from the Maildir", () => {
   let postfix: PostfixServer;
   before(async () => {
@@ -141,8 +150,7 @@ describe("composed mail through Postfix (STARTTLS, PIPELINING, CHUNKING), read b
 
   it("four shapes queued on one session (pipelined): parsed back, DKIM verified after the MTA", async () => {
     await postfix.clearDelivered();
-    const smtp = new SMTP({ clientName: "client.example" });
-    assert.equal(await smtp.connect(await connectTo(postfix.port)), true);
+    const smtp = await session(postfix.port);
     assert.equal(await smtp.startTLS({ ca: postfix.ca, servername: "localhost" }), true);
     assert.ok(smtp.getServerOptions().includes("CHUNKING"));
     const all = shapes();
@@ -185,8 +193,7 @@ describe("composed mail through aiosmtpd (exact bytes received)", () => {
 
   it("send() with { text, html, attachments } as content (the seed call)", async () => {
     server.clearMessages();
-    const smtp = new SMTP({ clientName: "client.example" });
-    await smtp.connect(await connectTo(server.port));
+    const smtp = await session(server.port);
     await smtp.send(
       "a@example.test",
       ["b@example.test"],
@@ -210,35 +217,22 @@ describe("composed mail through aiosmtpd (exact bytes received)", () => {
 
   it("an unreadable attachment path: EINPUT and nothing written (no MAIL), the session stays usable", async () => {
     const entries: TranscriptEntry[] = [];
-    const smtp = new SMTP({ clientName: "client.example", logger: (e) => entries.push(e) });
-    await smtp.connect(await connectTo(server.port));
+    const smtp = await session(server.port, (e) => entries.push(e));
     const before = entries.length;
     await assert.rejects(
-      smtp.sendMail({
-        from: "a@example.test",
-        to: "b@example.test",
-        subject: "s",
-        text: "x",
-        attachments: [{ path: join(dir, "nope.pdf") }],
-      }),
+      smtp.sendMail({ ...SHORT, attachments: [{ path: join(dir, "nope.pdf") }] }),
       (e: unknown) =>
         e instanceof SMTPError && e.code === "EINPUT" && /attachments\[0\]\.path/.test(e.message),
     );
     assert.deepEqual(entries.slice(before), []);
-    const ok = await smtp.sendMail({
-      from: "a@example.test",
-      to: "b@example.test",
-      subject: "s",
-      text: "after",
-    });
+    const ok = await smtp.sendMail({ ...SHORT, text: "after" });
     assert.deepEqual(ok.accepted, ["b@example.test"]);
     await smtp.close();
   });
 
   it("an attachment stream that fails mid-message: EMESSAGE, no terminator, session destroyed, nothing delivered", async () => {
     server.clearMessages();
-    const smtp = new SMTP({ clientName: "client.example" });
-    await smtp.connect(await connectTo(server.port));
+    const smtp = await session(server.port);
     const failing = Readable.from(
       (async function* () {
         for (let i = 0; i < 8; i++) yield Buffer.alloc(64 * 1024, i);
@@ -246,13 +240,7 @@ describe("composed mail through aiosmtpd (exact bytes received)", () => {
       })(),
     );
     await assert.rejects(
-      smtp.sendMail({
-        from: "a@example.test",
-        to: "b@example.test",
-        subject: "s",
-        text: "x",
-        attachments: [{ content: failing }],
-      }),
+      smtp.sendMail({ ...SHORT, attachments: [{ content: failing }] }),
       (e: unknown) =>
         e instanceof SMTPError &&
         e.code === "EMESSAGE" &&

@@ -1,7 +1,8 @@
 // Independent readers of what smtpkit composes: Python's stdlib email package (policy=default), mailparser,
 // dkimpy (Debian python3-dkim) and mailauth, each given the public keys through a stub DNS resolver.
 import { spawnSync } from "node:child_process";
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { createHash, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { Readable } from "node:stream";
 import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 
 /** Debian's python, which has python3-dkim (the `python3` on PATH may be another one). */
@@ -142,6 +143,20 @@ export async function mailauthVerify(raw: Uint8Array, records: Record<string, st
   };
   const result = await dkimVerify(Buffer.from(raw), { resolver: resolver as never });
   return result.results.map((r) => r.status.result);
+}
+
+/** The SHA-256 of some bytes (a string is UTF-8), in hex: what PyPart.sha256 holds for a part's decoded body. */
+export function sha256(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** `data` as a stream that allocates a fresh buffer per chunk of `size` octets, as a file stream does. */
+export function freshChunks(data: Uint8Array, size: number): Readable {
+  return Readable.from(
+    (function* () {
+      for (let i = 0; i < data.length; i += size) yield Buffer.from(data.subarray(i, i + size));
+    })(),
+  );
 }
 
 /** Collects an async iterable of chunks. */
