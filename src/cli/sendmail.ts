@@ -3,7 +3,13 @@
 // block is read ahead (to find -t recipients, a Bcc to remove, a missing Date or Message-ID).
 import { parseMailbox, splitAddressList } from "../message/address.js";
 import { phraseForm } from "../message/encode-words.js";
-import { fieldValue, peekHeaderBlock, type RawField, replay } from "../message/header-block.js";
+import {
+  fieldValue,
+  peekHeaderBlock,
+  type RawField,
+  replay,
+  unfoldedValue,
+} from "../message/header-block.js";
 import { foldHeader, formatDate, generateMessageId, type HeaderPart } from "../message/headers.js";
 import type { SendResult } from "../types.js";
 import { ACCOUNT_HELP, applyAccount, PASSWORD_COMMAND_HELP, passwordFromSources } from "./account.js";
@@ -290,8 +296,8 @@ function recipientsOf(args: SendmailArgs, fields: RawField[]): string[] {
     for (const field of fields) {
       const name = field.name.toLowerCase();
       if (name !== "to" && name !== "cc" && name !== "bcc") continue;
-      const value = field.raw.slice(field.raw.indexOf(":") + 1).replace(/\r\n/g, "");
-      for (const entry of groupMembers(value)) add(entry, `the ${field.name} header`, SYSEXIT.DATAERR);
+      for (const entry of groupMembers(unfoldedValue(field)))
+        add(entry, `the ${field.name} header`, SYSEXIT.DATAERR);
     }
   }
   if (out.length === 0)

@@ -126,7 +126,11 @@ export function isMimeBlock(fields: readonly RawField[]): boolean {
 export function fieldValue(fields: readonly RawField[], name: string): string | undefined {
   const lower = name.toLowerCase();
   const field = fields.find((f) => f.name.length === lower.length && f.name.toLowerCase() === lower);
-  if (field === undefined) return undefined;
+  return field === undefined ? undefined : unfoldedValue(field);
+}
+
+/** A field's value, unfolded and trimmed. */
+export function unfoldedValue(field: RawField): string {
   return field.raw
     .slice(field.raw.indexOf(":") + 1) // not name.length + 1: "Cc : x" (RFC 5322 §4.5.3) has white space first
     .replace(/\r\n/g, "")
