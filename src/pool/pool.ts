@@ -351,7 +351,7 @@ class SMTPPool implements Pool {
     if (endsConnection(error)) {
       if (slot.incident === undefined) {
         slot.incident = verdict;
-        this.#drop(slot);
+        this.#retire(slot);
         if (verdict === "throttled") this.#learnSessionLimit(slot, error, lastReply);
       } else if (verdict !== "report" && !(error instanceof SMTPError && error.reply)) {
         // lost with the connection an earlier message already reported on: that event is the cause
@@ -459,15 +459,11 @@ class SMTPPool implements Pool {
     slot.idleTimer.unref();
   }
 
-  /** QUIT (the connection is healthy). */
+  /**
+   * Takes a connection out of the pool and closes it: QUIT when it is healthy; a failed one's socket is
+   * already closed or closing, and close() only waits for that.
+   */
   #retire(slot: Slot): void {
-    if (!this.#slots.delete(slot)) return;
-    clearTimeout(slot.idleTimer);
-    if (slot.smtp) this.#quit(slot.smtp);
-  }
-
-  /** Forget a failed connection (its socket is already closed or closing). */
-  #drop(slot: Slot): void {
     if (!this.#slots.delete(slot)) return;
     clearTimeout(slot.idleTimer);
     if (slot.smtp) this.#quit(slot.smtp);
@@ -481,11 +477,9 @@ class SMTPPool implements Pool {
 
   #finishClosing(): void {
     if (this.#queue.length > 0) return;
-    for (const slot of [...this.#slots]) {
-      if (slot.inFlight > 0) return;
-    }
-    for (const slot of [...this.#slots]) {
-      if (slot.smtp === undefined) return; // still opening: it retires itself when it is ready
+    for (const slot of this.#slots) {
+      // still sending, or still opening (then it retires itself when it is ready)
+      if (slot.inFlight > 0 || slot.smtp === undefined) return;
     }
     for (const slot of [...this.#slots]) this.#retire(slot);
     this.#clearWake();
