@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import type { Job, Queue } from "bullmq";
 import type { Redis as RedisClient } from "ioredis";
 import { inputError, type RecipientRefusal, SMTPError } from "../errors.js";
-import { JOB_NAME, type JobData, type JobProgress, type JobResult, jobOptions } from "./jobs.js";
+import { JOB_NAME, type JobData, type JobProgress, type JobResult, jobOptions, progressOf } from "./jobs.js";
 import { bullmq } from "./load-bullmq.js";
 import { producerConnection, type RedisTarget, whenReady, workerConnection } from "./redis.js";
 import { createRelaySender, type RelayOptions } from "./sender.js";
@@ -254,12 +254,6 @@ class OutboxImpl extends EventEmitter implements Outbox {
       });
     }
   }
-}
-
-function progressOf(value: unknown): JobProgress | undefined {
-  return value !== null && typeof value === "object" && "accepted" in value
-    ? (value as JobProgress)
-    : undefined;
 }
 
 /** An outbox on Redis (API.md §7). Producers need only `redis`; workers also `relay`. */

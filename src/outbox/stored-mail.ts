@@ -222,6 +222,11 @@ export function storeMail(mail: OutboxMail, now: Date = new Date()): StoredMail 
   return stored;
 }
 
+/** The same stored message for these envelope recipients only (Message-ID and Date unchanged). */
+export function forRecipients(mail: StoredMail, to: string[]): StoredMail {
+  return { ...mail, envelope: { ...mail.envelope, to } };
+}
+
 /** The stored message, ready to send. */
 export function readMail(stored: StoredMail): ReadyMail {
   const { text, html, content, attachments, date, ...rest } = stored;
