@@ -131,7 +131,19 @@ describe("createPool", () => {
         JSON.stringify(m),
       );
     }
-    await assert.rejects(pool.sendRaw("a@b.example", [], "x"), (e: SMTPError) => e.code === "EINPUT");
+    const badRaw: [string, string[], unknown][] = [
+      ["a@b.example", [], "x"],
+      ["a@b.example", ["c@d.example\r\nRCPT TO:<evil@example.test>"], "x"],
+      ["not an address", ["c@d.example"], "x"],
+      ["a@b.example", ["c@d.example"], 42],
+    ];
+    for (const [from, to, content] of badRaw) {
+      await assert.rejects(
+        pool.sendRaw(from, to, content as never),
+        (e: SMTPError) => e.code === "EINPUT",
+        JSON.stringify([from, to, content]),
+      );
+    }
     assert.equal(server.sessions.length, 0);
     assert.equal(pool.stats.queued, 0);
     pool.destroy();
