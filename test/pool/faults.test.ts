@@ -20,12 +20,6 @@ const poolFor = (server: RelayServer, options: Partial<PoolOptions> = {}) =>
   createPool({ host: "127.0.0.1", port: server.port, security: "none", ...options });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The most sessions open at once over the run, from the server's session log. */
-function concurrentSessions(server: RelayServer, from: number): number {
-  return server.sessions.filter((s) => !s.socket.destroyed || s.id >= from).length;
-}
-void concurrentSessions;
-
 describe("pool faults", () => {
   test("421 at MAIL for 2.5 s, then normal: the cap halves, new messages pause, nothing is lost", async () => {
     let throttleUntil = Number.POSITIVE_INFINITY;
