@@ -200,6 +200,29 @@ describe("pool faults", () => {
     pool.destroy();
   });
 
+  test("421 to every connection (too many connections): the queued messages wait for the server, then fail with the 421 after throttleTimeout", async () => {
+    const server = await startRelayServer({
+      greeting: () => ({ close: true, reply: "421 4.7.0 Too many connections from your host" }),
+    });
+    const pool = poolFor(server, { maxConnections: 2, throttleTimeout: 1500 });
+    const started = performance.now();
+    const outcomes = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => pool.sendMail(mail(i))));
+    const elapsed = performance.now() - started;
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === "rejected" ? (o.reason as SMTPError).reply?.code : "sent")),
+      [421, 421, 421, 421, 421, 421],
+    );
+    // not failed at the first refusal: they waited throttleTimeout (the attempt after the 1 s pause was refused too)
+    assert.ok(elapsed >= 1400 && elapsed < 2500, `${elapsed} ms`);
+    // two at first, then one (the cap halved) after the pause: never hammering
+    assert.ok(
+      server.sessions.length >= 2 && server.sessions.length <= 4,
+      `${server.sessions.length} connections`,
+    );
+    assert.ok(pool.stats.throttled >= 2, `throttled ${pool.stats.throttled}`);
+    pool.destroy();
+  });
+
   test("destroy() with a message in flight: it rejects with EABORT at its own stage; queued ones with EABORT", async () => {
     const server = await startRelayServer({ end: () => ({ hold: true }) });
     const pool = poolFor(server, { maxConnections: 1 });
