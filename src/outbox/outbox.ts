@@ -207,16 +207,7 @@ class OutboxImpl extends EventEmitter implements Outbox {
     const known: JobProgress | undefined =
       state === "completed" && job.returnvalue ? job.returnvalue : progressOf(job.progress);
     const status: OutboxStatus = {
-      state:
-        state === "completed"
-          ? "sent"
-          : state === "failed"
-            ? "failed"
-            : state === "active"
-              ? "sending"
-              : attempts > 0
-                ? "retrying"
-                : "queued",
+      state: outboxState(state, attempts),
       attempts,
       accepted: known?.accepted ?? [],
       rejected: known?.rejected ?? [],
@@ -253,6 +244,20 @@ class OutboxImpl extends EventEmitter implements Outbox {
         cause: error,
       });
     }
+  }
+}
+
+/** A BullMQ job state in the outbox's words; a waiting or delayed job that was tried before is retrying. */
+function outboxState(state: string, attempts: number): OutboxStatus["state"] {
+  switch (state) {
+    case "completed":
+      return "sent";
+    case "failed":
+      return "failed";
+    case "active":
+      return "sending";
+    default:
+      return attempts > 0 ? "retrying" : "queued";
   }
 }
 
