@@ -19,39 +19,13 @@ import { readFileSync } from "node:fs";
 import { connect as netConnect } from "node:net";
 import { Readable } from "node:stream";
 import { oneKiBMessage } from "./lib/message.mjs";
+import { next, send } from "./lib/worker-ipc.mjs";
 
 const CLIENT = process.argv[2];
 const FROM = "sender@client.bench.test";
 const FIFTY_MIB = 50 * 1024 * 1024;
 
 const recipientsFor = (n) => Array.from({ length: n }, (_, i) => `rcpt${i + 1}@bench.test`);
-
-// the parent went away: nothing more to do
-process.on("disconnect", () => process.exit(0));
-
-// one listener, one inbox: messages wait here until the run asks for them
-const inbox = [];
-let wake;
-process.on("message", (m) => {
-  inbox.push(m);
-  wake?.();
-});
-
-/** The next message (of `type`, when given) from the parent. */
-async function next(type) {
-  for (;;) {
-    const i = inbox.findIndex((m) => type === undefined || m?.type === type);
-    if (i >= 0) return inbox.splice(i, 1)[0];
-    await new Promise((resolve) => {
-      wake = resolve;
-    });
-    wake = undefined;
-  }
-}
-
-function send(message) {
-  return new Promise((resolve) => process.send(message, () => resolve()));
-}
 
 const ONE_KIB = oneKiBMessage(FROM);
 

@@ -61,10 +61,7 @@ async function nodemailerClient() {
     name: "client.bench.test",
   });
   return {
-    send: (mail) => {
-      const { dkim, ...rest } = mail;
-      return transporter.sendMail(dkim ? { ...rest, dkim } : rest);
-    },
+    send: (mail) => transporter.sendMail(mail),
     close: async () => transporter.close(),
   };
 }

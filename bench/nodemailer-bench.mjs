@@ -4,6 +4,7 @@
 import { execFile } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
+import { median } from "./lib/stats.mjs";
 
 const CLIENT = fileURLToPath(new URL("nodemailer-client.mjs", import.meta.url));
 export const TRANSPORT_LABEL = "nodemailer sendMail · text + html + 100 KiB attachment · pool of 4";
@@ -25,12 +26,6 @@ function runClient(spec) {
       },
     );
   });
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 const fmt = (x, digits = 0) =>

@@ -10,29 +10,11 @@
 // "pool" and "nodemailer-pool" get every message of a phase submitted at once (that is what a pool is for);
 // "nodemailer-x4" is four SMTPConnections, each sending its share one message at a time.
 import { oneKiBMessage } from "./lib/message.mjs";
+import { next, send } from "./lib/worker-ipc.mjs";
 
 const CLIENT = process.argv[2];
 const FROM = "sender@client.bench.test";
 const TO = ["rcpt1@bench.test"];
-
-process.on("disconnect", () => process.exit(0));
-const inbox = [];
-let wake;
-process.on("message", (m) => {
-  inbox.push(m);
-  wake?.();
-});
-async function next(type) {
-  for (;;) {
-    const i = inbox.findIndex((m) => m?.type === type);
-    if (i >= 0) return inbox.splice(i, 1)[0];
-    await new Promise((resolve) => {
-      wake = resolve;
-    });
-    wake = undefined;
-  }
-}
-const send = (message) => new Promise((resolve) => process.send(message, () => resolve()));
 
 const ONE_KIB = oneKiBMessage(FROM);
 

@@ -121,3 +121,8 @@ export function atStage(error: SMTPError, stage: SMTPStage): SMTPError {
 export function inputError(message: string, stage?: SMTPStage): SMTPError {
   return new SMTPError("EINPUT", message, { stage, temporary: false });
 }
+
+/** The caller's AbortSignal fired: EABORT, with the signal's reason as the cause. */
+export function abortError(signal: AbortSignal | undefined, stage?: SMTPStage): SMTPError {
+  return new SMTPError("EABORT", "aborted by the caller", { stage, cause: signal?.reason, temporary: false });
+}

@@ -26,6 +26,10 @@ export const SMTP_SINK = "/usr/sbin/smtp-sink";
 export const POSTFIX_MASTER = "/usr/lib/postfix/sbin/master";
 const FIXTURES = fileURLToPath(new URL("../../test/helpers/fixtures/", import.meta.url));
 export const CA_FILE = join(FIXTURES, "ca.pem");
+/** Postfix's own services (master.cf lines), the same file as the test harness's Postfix. */
+const POSTFIX_SERVICES = fileURLToPath(
+  new URL("../../test/helpers/servers/postfix-services.cf", import.meta.url),
+);
 
 /** Why the bench cannot start its servers here, or undefined. */
 export function serversUnavailableReason() {
@@ -183,8 +187,13 @@ export function freePort() {
   });
 }
 
-/** Resolves when host:port answers with a 220 greeting; rejects at the deadline or if `alive()` turns false. */
-async function waitForGreeting(port, timeoutMs, alive) {
+const running = (child) => child.exitCode === null && child.signalCode === null;
+
+/**
+ * Resolves when host:port accepts a connection and, unless `greeting` is false, answers with a 220 line;
+ * rejects at the deadline or once `child` has exited.
+ */
+async function waitForServer(port, timeoutMs, child, { greeting = true } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise((resolve) => {
@@ -198,6 +207,7 @@ async function waitForGreeting(port, timeoutMs, alive) {
       const timer = setTimeout(() => done(false), 2000);
       sock.once("error", () => done(false));
       sock.once("close", () => done(false));
+      if (!greeting) sock.once("connect", () => done(true));
       sock.on("data", (d) => {
         buf += d.toString("latin1");
         if (buf.includes("\n")) {
@@ -207,9 +217,11 @@ async function waitForGreeting(port, timeoutMs, alive) {
       });
     });
     if (ok) return;
-    if (!alive()) throw new Error("the server exited while starting");
+    if (!running(child)) throw new Error("the server exited while starting");
     if (Date.now() > deadline)
-      throw new Error(`no SMTP greeting on ${LOOPBACK}:${port} after ${timeoutMs} ms`);
+      throw new Error(
+        `${greeting ? "no SMTP greeting" : "nothing listening"} on ${LOOPBACK}:${port} after ${timeoutMs} ms`,
+      );
     await sleep(50);
   }
 }
@@ -228,7 +240,7 @@ export async function startSmtpSink() {
       "/",
     );
     try {
-      await waitForGreeting(port, 10_000, () => child.exitCode === null && child.signalCode === null);
+      await waitForServer(port, 10_000, child);
       return {
         name: "smtp-sink",
         host: LOOPBACK,
@@ -252,36 +264,20 @@ export async function startRedis() {
   const dir = mkdtempSync(join(tmpdir(), "smtpkit-bench-redis-"));
   dirs.add(dir);
   const port = await freePort();
-  const args = [
-    "--port",
-    String(port),
-    "--bind",
-    LOOPBACK,
-    "--dir",
+  const { child, log } = launch(
+    REDIS_SERVER,
+    [
+      ...["--port", String(port), "--bind", LOOPBACK, "--dir", dir, "--logfile", ""],
+      ...["--save", "", "--appendonly", "yes", "--appendfsync", "everysec"],
+    ],
     dir,
-    "--save",
-    "",
-    "--appendonly",
-    "yes",
-  ];
-  const { child, log } = launch(REDIS_SERVER, [...args, "--appendfsync", "everysec", "--logfile", ""], dir);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const up = await new Promise((resolve) => {
-      const sock = netConnect({ host: LOOPBACK, port });
-      sock.once("connect", () => {
-        sock.destroy();
-        resolve(true);
-      });
-      sock.once("error", () => resolve(false));
-    });
-    if (up) break;
-    if (Date.now() > deadline || child.exitCode !== null) {
-      await stopGroup(child);
-      removeDir(dir);
-      throw new Error(`redis-server did not start\n${log.text}`);
-    }
-    await sleep(50);
+  );
+  try {
+    await waitForServer(port, 10_000, child, { greeting: false });
+  } catch (err) {
+    await stopGroup(child);
+    removeDir(dir);
+    throw new Error(`redis-server did not start: ${err.message}\n${log.text}`);
   }
   return {
     url: `redis://${LOOPBACK}:${port}`,
@@ -412,25 +408,7 @@ export async function startPostfix(options = {}) {
     // the same smtpd and queue without CHUNKING: the client sends DATA (the BDAT vs DATA comparison)
     `${LOOPBACK}:${dataPort} inet n - n - - smtpd`,
     "  -o smtpd_discard_ehlo_keywords=chunking",
-    "pickup    unix  n       -       n       60      1       pickup",
-    "cleanup   unix  n       -       n       -       0       cleanup",
-    "qmgr      unix  n       -       n       300     1       qmgr",
-    "tlsmgr    unix  -       -       n       1000?   1       tlsmgr",
-    "rewrite   unix  -       -       n       -       -       trivial-rewrite",
-    "bounce    unix  -       -       n       -       0       bounce",
-    "defer     unix  -       -       n       -       0       bounce",
-    "trace     unix  -       -       n       -       0       bounce",
-    "verify    unix  -       -       n       -       1       verify",
-    "flush     unix  n       -       n       1000?   0       flush",
-    "proxymap  unix  -       -       n       -       -       proxymap",
-    "proxywrite unix -       -       n       -       1       proxymap",
-    "showq     unix  n       -       n       -       -       showq",
-    "error     unix  -       -       n       -       -       error",
-    "retry     unix  -       -       n       -       -       error",
-    "discard   unix  -       -       n       -       -       discard",
-    "anvil     unix  -       -       n       -       1       anvil",
-    "scache    unix  -       -       n       -       1       scache",
-    "postlog   unix-dgram n  -       n       -       1       postlogd",
+    readFileSync(POSTFIX_SERVICES, "utf8").trimEnd(),
   ];
   writeFileSync(join(etc, "master.cf"), `${master.join("\n")}\n`);
 
@@ -446,10 +424,9 @@ export async function startPostfix(options = {}) {
     return text;
   };
   try {
-    const alive = () => child.exitCode === null && child.signalCode === null;
-    await waitForGreeting(port, 20_000, alive);
-    if (proxyPort) await waitForGreeting(proxyPort, 20_000, alive);
-    await waitForGreeting(dataPort, 20_000, alive);
+    await waitForServer(port, 20_000, child);
+    if (proxyPort) await waitForServer(proxyPort, 20_000, child);
+    await waitForServer(dataPort, 20_000, child);
   } catch (err) {
     const text = readLog();
     await stopGroup(child);

@@ -4,7 +4,7 @@ import net from "node:net";
 import type tls from "node:tls";
 import type { TokenSource } from "../auth/oauth2/token-source.js";
 import { SMTP } from "../client/smtp.js";
-import { describeReply, SMTPError, type SMTPErrorCode, type SMTPStage } from "../errors.js";
+import { describeReply, inputError, SMTPError, type SMTPErrorCode, type SMTPStage } from "../errors.js";
 import { parseCapabilities } from "../protocol/capabilities.js";
 import type { Reply, SMTPOptions } from "../types.js";
 import { openSocket } from "./open-socket.js";
@@ -90,8 +90,7 @@ export async function connect(options: ConnectOptions): Promise<SMTP> {
 
 /** Applies the documented defaults and checks the options. EINPUT (stage CONNECT) when they are unusable. */
 export function planConnection(options: ConnectOptions): ConnectPlan {
-  const bad = (message: string): SMTPError =>
-    new SMTPError("EINPUT", message, { stage: "CONNECT", temporary: false });
+  const bad = (message: string): SMTPError => inputError(message, "CONNECT");
   if (typeof options?.host !== "string" || options.host.length === 0) throw bad("host is required");
   // "[::1]" is how people write IPv6 hosts next to a port; net.connect wants the bare address
   const host = /^\[.*\]$/.test(options.host) ? options.host.slice(1, -1) : options.host;
@@ -183,7 +182,6 @@ async function establish(smtp: SMTP, socket: net.Socket, plan: ConnectPlan): Pro
     throw declined("ETLS", "STARTTLS", "the server refused STARTTLS", smtp.lastReply, ADVICE.starttlsRefused);
 }
 
-/** AUTH, never over a clear channel unless security is "none" and the caller set allowInsecureAuth. */
 /**
  * Authenticates an open session as connect() does (clear-channel rule, tokens, the declined error), for
  * callers that must check the channel themselves between TLS and AUTH (the CLI's pinned certificates).
@@ -192,6 +190,7 @@ export function authenticateSession(smtp: SMTP, options: ConnectOptions): Promis
   return login(smtp, planConnection(options), options);
 }
 
+/** AUTH, never over a clear channel unless security is "none" and the caller set allowInsecureAuth. */
 async function login(smtp: SMTP, plan: ConnectPlan, options: ConnectOptions): Promise<void> {
   const auth = options.auth!;
   if (!smtp.secure && !(plan.security === "none" && options.allowInsecureAuth)) {

@@ -1,7 +1,7 @@
 // The TCP step of connect(): Node's happy eyeballs over every address of the host, bounded by a timeout,
 // with an error that names each address tried and what happened to it.
 import net from "node:net";
-import { SMTPError } from "../errors.js";
+import { abortError, SMTPError } from "../errors.js";
 
 /**
  * Opens a TCP connection with Node's happy eyeballs (`autoSelectFamily`: IPv6 and IPv4 addresses tried in
@@ -16,7 +16,7 @@ export function openSocket(
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(aborted(signal));
+      reject(abortError(signal, "CONNECT"));
       return;
     }
     const tried = new Map<string, string>(); // "address:port" -> what happened
@@ -41,7 +41,7 @@ export function openSocket(
     };
     const onConnect = (): void => settle(undefined);
     const onError = (error: Error): void => settle(connectFailure(host, port, error, tried));
-    const onAbort = (): void => settle(aborted(signal));
+    const onAbort = (): void => settle(abortError(signal, "CONNECT"));
     const timer = setTimeout(() => {
       const list = tried.size > 0 ? ` (tried ${describeTried(tried)})` : "";
       settle(
@@ -58,14 +58,6 @@ export function openSocket(
     socket.once("connect", onConnect);
     socket.once("error", onError);
     signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-function aborted(signal: AbortSignal | undefined): SMTPError {
-  return new SMTPError("EABORT", "aborted by the caller", {
-    stage: "CONNECT",
-    cause: signal?.reason,
-    temporary: false,
   });
 }
 

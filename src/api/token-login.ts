@@ -3,7 +3,7 @@
 import type { AccessTokenFunction, OAuth2Options } from "../auth/oauth2/options.js";
 import { type TokenSource, tokenSourceFor } from "../auth/oauth2/token-source.js";
 import { SMTP } from "../client/smtp.js";
-import { describeReply, SMTPError } from "../errors.js";
+import { abortError, describeReply, inputError, SMTPError } from "../errors.js";
 import type { Reply } from "../types.js";
 
 /** `auth` in ConnectOptions: exactly one of password / accessToken / oauth2. */
@@ -27,7 +27,7 @@ const TOKEN_TYPES = new Set<number>([SMTP.AUTH_XOAUTH2, SMTP.AUTH_OAUTHBEARER]);
  * accessToken or oauth2, and a token goes with a token mechanism. Returns the token source, if any.
  */
 export function checkAuthOptions(auth: AuthOptions): TokenSource | undefined {
-  const bad = (message: string) => new SMTPError("EINPUT", message, { stage: "CONNECT", temporary: false });
+  const bad = (message: string) => inputError(message, "CONNECT");
   if (typeof auth !== "object" || auth === null || typeof auth.username !== "string")
     throw bad("auth needs a username (a string)");
   const given = [auth.password, auth.accessToken, auth.oauth2].filter((v) => v !== undefined).length;
@@ -54,22 +54,17 @@ export async function authenticateWithToken(
   signal?: AbortSignal,
 ): Promise<void> {
   const type = tokenMechanism(smtp, auth.type);
-  let token = await abortable(source.get(), signal);
+  const token = await abortable(source.get(), signal);
   if (await smtp.authenticate(auth.username, token, type)) return;
   const first = smtp.lastReply;
   if (first !== undefined && first.code >= 500) {
     const renewed = await abortable(source.renew(token), signal);
     if (renewed !== undefined) {
-      token = renewed;
-      if (await smtp.authenticate(auth.username, token, type)) return;
-      throw refused(
-        smtp.lastReply,
-        token,
-        "the server refused the access token, and a freshly fetched one too",
-      );
+      if (await smtp.authenticate(auth.username, renewed, type)) return;
+      throw refused(smtp.lastReply, "the server refused the access token, and a freshly fetched one too");
     }
   }
-  throw refused(first, token, "the server refused the access token");
+  throw refused(first, "the server refused the access token");
 }
 
 /**
@@ -78,12 +73,7 @@ export async function authenticateWithToken(
  */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
-  const aborted = () =>
-    new SMTPError("EABORT", "aborted by the caller", {
-      stage: "AUTH",
-      cause: signal.reason,
-      temporary: false,
-    });
+  const aborted = () => abortError(signal, "AUTH");
   if (signal.aborted) return Promise.reject(aborted());
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(aborted());
@@ -104,16 +94,13 @@ function tokenMechanism(smtp: SMTP, type: number | undefined): number {
   });
 }
 
-/** EAUTH with the server's reply, in which an echoed token is redacted. */
-function refused(reply: Reply | undefined, token: string, what: string): SMTPError {
-  const scrub = (text: string) => text.replaceAll(token, "<redacted>");
-  const clean: Reply | undefined = reply && {
-    ...reply,
-    lines: reply.lines.map(scrub),
-    text: scrub(reply.text),
-  };
-  const said = clean ? `: ${describeReply(clean)}` : "";
+/**
+ * EAUTH with the server's reply. An echoed token is already redacted in it: authenticate() registers the
+ * token (raw and base64) and the AUTH argument as secrets of the connection, which scrubs every later reply.
+ */
+function refused(reply: Reply | undefined, what: string): SMTPError {
+  const said = reply ? `: ${describeReply(reply)}` : "";
   const advice =
     "; check that the username is the mailbox the token was issued for, and that the app may send by SMTP (scope)";
-  return new SMTPError("EAUTH", `${what}${said}${advice}`, { stage: "AUTH", reply: clean });
+  return new SMTPError("EAUTH", `${what}${said}${advice}`, { stage: "AUTH", reply });
 }

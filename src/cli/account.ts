@@ -5,7 +5,7 @@ import { readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { DSNNotify, SendOptions } from "../types.js";
-import { CliError } from "./common.js";
+import { CliError, str, type Values } from "./common.js";
 import { type Account, ConfigError, parseConfig, selectAccount } from "./config.js";
 import { EXIT } from "./exit-codes.js";
 import { passwordFromCommand, passwordFromKeyring } from "./secrets.js";
@@ -24,8 +24,6 @@ export const ACCOUNT_HELP = `  --account NAME         use this account of the co
 
 /** Help text for --password-command where no other text describes it (sendmail, probe). */
 export const PASSWORD_COMMAND_HELP = `  --password-command CMD the password is the first line of CMD's output (run by /bin/sh), e.g. "pass show smtp"`;
-
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 /** The account in use and what it says beyond connection flags. */
 export interface AccountUse {
@@ -49,8 +47,8 @@ export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string 
  * errors are CliError 78 naming the file, the line and the key.
  */
 export function applyAccount(values: Values, always = false): AccountUse | undefined {
-  const given = typeof values.config === "string" ? values.config : undefined;
-  const name = typeof values.account === "string" ? values.account : undefined;
+  const given = str(values, "config");
+  const name = str(values, "account");
   if (given === undefined && name === undefined && !always) return undefined;
   const file = given ?? defaultConfigPath();
   const config = (() => {
@@ -150,7 +148,7 @@ export async function passwordFromSources(
   user: string,
   host: string,
 ): Promise<string | undefined> {
-  const command = typeof values["password-command"] === "string" ? values["password-command"] : undefined;
+  const command = str(values, "password-command");
   if (command !== undefined) {
     if (values["password-env"] !== undefined || values["password-file"] !== undefined)
       throw new CliError(EXIT.USAGE, "give one of --password-command, --password-env, --password-file");

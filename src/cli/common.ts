@@ -51,10 +51,20 @@ const SECURITY: readonly Security[] = ["starttls", "tls", "starttls-if-offered",
 
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-/** parseArgs, strict, with its errors turned into usage errors. */
+/** parseArgs, strict, with its errors turned into usage errors; no positional arguments. */
 export function parse(argv: string[], options: NonNullable<ParseArgsConfig["options"]>): Values {
+  return parseWithPositionals(argv, options, false).values;
+}
+
+/** parse() for a command that also takes positional arguments (when `allowPositionals`). */
+export function parseWithPositionals(
+  argv: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+  allowPositionals = true,
+): { values: Values; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Values;
+    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return { values: values as Values, positionals };
   } catch (error) {
     throw new CliError(EXIT.USAGE, `${(error as Error).message} (see --help)`);
   }
@@ -187,6 +197,7 @@ export class Transcript {
   /** True once the server has sent anything (a greeting, or any reply). */
   heardServer = false;
   readonly #echo: NodeJS.WritableStream | undefined;
+  /** Each secret as given and base64-encoded (as AUTH sends it): encoded once here, not for every line. */
   readonly #secrets: string[] = [];
 
   constructor(echo: NodeJS.WritableStream | undefined, secrets: (string | undefined)[] = []) {
@@ -197,8 +208,9 @@ export class Transcript {
   /** Scrubs `secret` from every line from now on (e.g. an access token fetched during the session). */
   addSecret(secret: string | undefined): void {
     // very short secrets would scrub ordinary text; the library's redaction covers them
-    if (typeof secret === "string" && secret.length >= 4 && !this.#secrets.includes(secret))
-      this.#secrets.push(secret);
+    if (typeof secret !== "string" || secret.length < 4) return;
+    for (const form of [secret, Buffer.from(secret).toString("base64")])
+      if (!this.#secrets.includes(form)) this.#secrets.push(form);
   }
 
   readonly logger = (entry: TranscriptEntry): void => {
@@ -211,10 +223,7 @@ export class Transcript {
 
   scrub(text: string): string {
     let out = text;
-    for (const secret of this.#secrets) {
-      out = out.replaceAll(secret, "<redacted>");
-      out = out.replaceAll(Buffer.from(secret).toString("base64"), "<redacted>");
-    }
+    for (const secret of this.#secrets) out = out.replaceAll(secret, "<redacted>");
     return out;
   }
 }

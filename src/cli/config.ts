@@ -228,8 +228,7 @@ function checkValue(key: AccountKey, arg: string, home: string, fail: (what: str
     case "fingerprint": {
       if (arg === "") return "";
       const hex = arg.replace(/:/g, "");
-      if (!/^[0-9a-fA-F]+$/.test(hex) || !/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})*$/.test(arg))
-        bad("a fingerprint in the form 01:23:45:...");
+      if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2})*$/.test(arg)) bad("a fingerprint in the form 01:23:45:...");
       if (hex.length === 32)
         fail(`key "${key}": an MD5 fingerprint is not accepted (MD5 is broken); use SHA-256`);
       if (hex.length !== 64 && hex.length !== 40) bad("a SHA-256 (32 bytes) or SHA-1 (20 bytes) fingerprint");

@@ -33,8 +33,15 @@ ${OAUTH2_HELP}
 export const NO_PASSWORD_FLAG =
   "There is no --password: a password in the argument list is visible to every user of the machine (ps).";
 
-/** --user and --auth, after checking that at most one secret source is given, and only with --user. */
-export function credentialFlags(values: Values): { user: string | undefined; authType: number | undefined } {
+/**
+ * Who logs in (--user, --auth, and where else the secret may come from), or undefined without --user;
+ * after checking that at most one secret source is given, and only with --user.
+ */
+export function credentialFlags(
+  values: Values,
+  account: AccountUse | undefined,
+  host: string,
+): Login | undefined {
   const user = str(values, "user");
   const authType = mechanismOf(str(values, "auth"));
   const secretSources = ["password-env", "password-file", "password-command"].filter(
@@ -52,7 +59,7 @@ export function credentialFlags(values: Values): { user: string | undefined; aut
       EXIT.USAGE,
       "give one of --password-env, --password-file, --password-command or --oauth2-*",
     );
-  return { user, authType };
+  return user === undefined ? undefined : { username: user, type: authType, account, host };
 }
 
 /** `--password` (in any spelling parseArgs would take) is refused before anything else is looked at. */
@@ -89,18 +96,18 @@ export interface Login {
  * passwordeval) prints an access token, and is run again when the server refuses one.
  */
 export async function credentials(
-  values: Record<string, unknown>,
+  values: Values,
   { username, type, account, host }: Login,
   transcript: Transcript,
 ): Promise<ConnectOptions["auth"]> {
   const tokenMechanism = type === SMTP.AUTH_XOAUTH2 || type === SMTP.AUTH_OAUTHBEARER;
-  if (hasOAuth2Flags(values as Parameters<typeof hasOAuth2Flags>[0])) {
+  if (hasOAuth2Flags(values)) {
     if (type !== undefined && !tokenMechanism)
       throw new CliError(
         EXIT.USAGE,
         "--oauth2-* sends a token: use --auth xoauth2 or oauthbearer, or leave --auth out",
       );
-    const oauth2 = oauth2FromFlags(values as Parameters<typeof oauth2FromFlags>[0], () =>
+    const oauth2 = oauth2FromFlags(values, () =>
       process.stderr.write(
         "smtpkit: the token endpoint rotated the refresh token; the one you gave may stop working " +
           "(the new one is not printed: sign in again when it does)\n",
@@ -127,23 +134,18 @@ export async function credentials(
     return { username, type, accessToken };
   }
   const password =
-    (await passwordFromSources(
-      values as Parameters<typeof passwordFromSources>[0],
-      account,
-      username,
-      host,
-    )) ?? (await readPassword(values));
+    (await passwordFromSources(values, account, username, host)) ?? (await readPassword(values));
   transcript.addSecret(password);
   return { username, password, type };
 }
 
 /** The command that prints an access token: --password-command, else the account's passwordeval. */
 function tokenCommandOf(
-  values: Record<string, unknown>,
+  values: Values,
   use: AccountUse | undefined,
 ): { command: string; source: string } | undefined {
-  const flag = values["password-command"];
-  if (typeof flag === "string") return { command: flag, source: "--password-command" };
+  const flag = str(values, "password-command");
+  if (flag !== undefined) return { command: flag, source: "--password-command" };
   const evaluated = use?.account.settings.passwordeval;
   if (evaluated === undefined || use?.account.settings.password !== undefined) return undefined;
   return { command: evaluated.value, source: `passwordeval (${use?.file}:${evaluated.line})` };
@@ -161,9 +163,9 @@ export function mechanismOf(name: string | undefined): number | undefined {
   return type;
 }
 
-export async function readPassword(values: Record<string, unknown>): Promise<string> {
-  const envName = typeof values["password-env"] === "string" ? values["password-env"] : undefined;
-  const file = typeof values["password-file"] === "string" ? values["password-file"] : undefined;
+async function readPassword(values: Values): Promise<string> {
+  const envName = str(values, "password-env");
+  const file = str(values, "password-file");
   if (envName !== undefined && file !== undefined) {
     throw new CliError(EXIT.USAGE, "give --password-env or --password-file, not both");
   }

@@ -1,7 +1,7 @@
 // The CLI's OAuth 2.0 flags: a token endpoint (or a provider preset) from which tokens are fetched, with
 // the client secret and refresh token read from environment variables — never from the argument list.
 import type { OAuth2Options } from "../auth/oauth2/options.js";
-import { CliError, str } from "./common.js";
+import { CliError, str, type Values } from "./common.js";
 import { EXIT } from "./exit-codes.js";
 
 export const OAUTH2_FLAGS = {
@@ -23,8 +23,6 @@ export const OAUTH2_HELP = `  --oauth2-provider P    google | microsoft: fills t
                          client_credentials grant, Microsoft 365 app-only sending)
   --oauth2-scope S       override the provider's scope
                          Tokens are fetched when needed and sent with OAUTHBEARER or XOAUTH2 (--auth).`;
-
-type Values = Parameters<typeof str>[0];
 
 /** True when any --oauth2-* flag is present. */
 export function hasOAuth2Flags(values: Values): boolean {

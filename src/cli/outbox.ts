@@ -1,7 +1,6 @@
 // `smtpkit outbox work|status`: run an outbox worker (graceful on SIGTERM and SIGINT: messages in flight
 // finish, nothing new is picked up), or print one message's status. Loaded on demand by main.ts, so the
 // other subcommands never load bullmq.
-import { parseArgs } from "node:util";
 import { createOutbox, type OutboxEvent, type OutboxEventName } from "../outbox/index.js";
 import { ACCOUNT_FLAGS, ACCOUNT_HELP, applyAccount } from "./account.js";
 import {
@@ -10,6 +9,7 @@ import {
   CONNECTION_HELP,
   connectionOptions,
   parse,
+  parseWithPositionals,
   str,
   Transcript,
 } from "./common.js";
@@ -90,17 +90,10 @@ async function work(argv: string[]): Promise<number> {
     );
   }
   const options = connectionOptions(values, process.stderr);
-  const { user, authType } = credentialFlags(values);
+  const login = credentialFlags(values, account, options.host);
   const verbose = values.verbose === true;
   const transcript = new Transcript(undefined);
-  const auth =
-    user === undefined
-      ? undefined
-      : await credentials(
-          values,
-          { username: user, type: authType, account, host: options.host },
-          transcript,
-        );
+  const auth = login === undefined ? undefined : await credentials(values, login, transcript);
   const outbox = createOutbox({ redis, queue: str(values, "queue"), relay: { ...options, auth } });
   if (verbose) {
     for (const name of EVENTS) {
@@ -159,20 +152,15 @@ function redisUrl(flag: string | undefined, envName: string | undefined): string
 }
 
 async function status(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof STATUS_FLAGS; allowPositionals: true }>>;
-  try {
-    parsed = parseArgs({ args: argv, options: STATUS_FLAGS, strict: true, allowPositionals: true });
-  } catch (error) {
-    throw new CliError(EXIT.USAGE, `${(error as Error).message} (see --help)`);
-  }
-  if (parsed.values.help === true) {
+  const { values, positionals } = parseWithPositionals(argv, STATUS_FLAGS);
+  if (values.help === true) {
     process.stdout.write(`${OUTBOX_HELP}\n`);
     return EXIT.OK;
   }
-  const [id, ...extra] = parsed.positionals;
+  const [id, ...extra] = positionals;
   if (id === undefined || extra.length > 0) throw new CliError(EXIT.USAGE, "give exactly one message id");
-  const redis = redisUrl(parsed.values.redis, parsed.values["redis-env"]);
-  const outbox = createOutbox({ redis, queue: parsed.values.queue });
+  const redis = redisUrl(str(values, "redis"), str(values, "redis-env"));
+  const outbox = createOutbox({ redis, queue: str(values, "queue") });
   try {
     const found = await outbox.status(id);
     if (found === undefined) {

@@ -102,21 +102,14 @@ export async function runSend(argv: string[]): Promise<number> {
     const options = connectionOptions(values, process.stderr);
     const mail = mailOf(values);
     const composed = composedMailOptions(values);
-    const { user, authType } = credentialFlags(values);
+    const login = credentialFlags(values, account, options.host);
     if (str(values, "body") !== undefined && str(values, "body-file") !== undefined) {
       throw new CliError(EXIT.USAGE, "give --body or --body-file, not both");
     }
     // a --body-file that cannot be read is exit 66 before the password prompt; stdin is read after it
     if (str(values, "body-file") !== undefined) body = await openBody(values);
     transcript = new Transcript(values.verbose === true ? process.stderr : undefined);
-    const auth =
-      user === undefined
-        ? undefined
-        : await credentials(
-            values,
-            { username: user, type: authType, account, host: options.host },
-            transcript,
-          );
+    const auth = login === undefined ? undefined : await credentials(values, login, transcript);
     // with parts (--html-file, --attach, --inline) the text part is optional: stdin is read only for --body-less plain mail
     if (!composed.hasParts || values.body !== undefined) body ??= await openBody(values);
     const cancelHint = hintOnSilence(transcript, options, process.stderr);
@@ -196,12 +189,11 @@ function flagError(flag: string | undefined, error: unknown): unknown {
 }
 
 /** The body: --body, --body-file (streamed; checked readable before connecting) or all of stdin. */
-async function openBody(
-  values: Record<string, unknown>,
-): Promise<{ content: Content; close(): Promise<void> }> {
-  if (typeof values.body === "string") return { content: values.body, close: async () => undefined };
-  const file = values["body-file"];
-  if (typeof file === "string") {
+async function openBody(values: Values): Promise<{ content: Content; close(): Promise<void> }> {
+  const text = str(values, "body");
+  if (text !== undefined) return { content: text, close: async () => undefined };
+  const file = str(values, "body-file");
+  if (file !== undefined) {
     let handle: Awaited<ReturnType<typeof open>>;
     try {
       handle = await open(file, "r");
@@ -253,7 +245,7 @@ function printResult(result: SendResult, json: boolean): void {
  * opened and checked by composeMail before connecting, read while sending), --header, --reply-to and DKIM.
  * `hasParts`: the message is built from parts (the body, if any, becomes the text/plain part).
  */
-function composedMailOptions(values: Parameters<typeof list>[0]): {
+function composedMailOptions(values: Values): {
   mail: Partial<MailOptions>;
   hasParts: boolean;
 } {

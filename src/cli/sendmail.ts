@@ -7,7 +7,8 @@ import { fieldValue, peekHeaderBlock, type RawField, replay } from "../message/h
 import { foldHeader, formatDate, generateMessageId, type HeaderPart } from "../message/headers.js";
 import type { SendResult } from "../types.js";
 import { ACCOUNT_HELP, applyAccount, PASSWORD_COMMAND_HELP, passwordFromSources } from "./account.js";
-import { AUTH_BY_NAME, CliError, connectionOptions, describeFailure, Transcript } from "./common.js";
+import { CliError, connectionOptions, describeFailure, str, Transcript, type Values } from "./common.js";
+import { mechanismOf } from "./credentials.js";
 import { openSession } from "./session.js";
 import { SYSEXIT, SYSEXIT_HELP, sysexitFor } from "./sysexits.js";
 
@@ -162,13 +163,10 @@ export async function runSendmail(argv: string[]): Promise<number> {
       process.stdout.write(`${SENDMAIL_HELP}\n`);
       return SYSEXIT.OK;
     }
-    const values: Record<string, string | boolean | (string | boolean)[] | undefined> = {
-      ...args.values,
-      verbose: args.verbose,
-    };
+    const values: Values = { ...args.values, verbose: args.verbose };
     const use = applyAccount(values, true)!;
     const options = connectionOptions(values, process.stderr);
-    const user = typeof values.user === "string" ? values.user : undefined;
+    const user = str(values, "user");
     const password =
       user === undefined ? undefined : await passwordFromSources(values, use, user, options.host);
     if (user !== undefined && password === undefined)
@@ -178,15 +176,10 @@ export async function runSendmail(argv: string[]): Promise<number> {
           `add "passwordeval CMD", store it with "secret-tool store --label=msmtp host ${options.host} service smtp user ${user}", ` +
           "or pass --password-command",
       );
-    const authName = typeof values.auth === "string" ? values.auth.toUpperCase() : undefined;
     transcript = new Transcript(args.verbose ? process.stderr : undefined, [password]);
 
     const message = await readMessage(process.stdin);
-    const envelopeFrom = envelopeSender(
-      args.from,
-      typeof values.from === "string" ? values.from : undefined,
-      message.fields,
-    );
+    const envelopeFrom = envelopeSender(args.from, str(values, "from"), message.fields);
     const recipients = recipientsOf(args, message.fields);
     const head = rewriteHeader(message.fields, {
       envelopeFrom,
@@ -204,14 +197,15 @@ export async function runSendmail(argv: string[]): Promise<number> {
             : {
                 username: user,
                 password,
-                type: authName === undefined ? undefined : AUTH_BY_NAME.get(authName),
+                type: mechanismOf(str(values, "auth")), // the account's auth (checked by parseConfig)
               },
       },
       use,
     );
     let result: SendResult;
     try {
-      result = await smtp.sendRaw(envelopeFrom, recipients, sequence(head, message.body), { dsn: use.dsn });
+      const chunks = replay(Buffer.concat([head, message.bodyStart]), message.rest);
+      result = await smtp.sendRaw(envelopeFrom, recipients, chunks, { dsn: use.dsn });
     } finally {
       await smtp.close().catch(() => undefined);
     }
@@ -231,10 +225,11 @@ export async function runSendmail(argv: string[]): Promise<number> {
   }
 }
 
-/** The message's header fields and the rest of stdin (the body, streamed). */
+/** The message's header fields, the start of the body read with them, and the rest of stdin (streamed). */
 interface StdinMessage {
   fields: RawField[];
-  body: AsyncIterable<Uint8Array>;
+  bodyStart: Uint8Array;
+  rest: AsyncIterator<Uint8Array> | undefined;
 }
 
 /** Reads stdin up to the end of the header block (at most 64 KiB); 65 when it does not start with one. */
@@ -248,7 +243,7 @@ async function readMessage(stdin: AsyncIterable<Uint8Array>): Promise<StdinMessa
         : "stdin does not start with a header block (RFC 5322: header fields, an empty line, the body; at most 64 KiB of header)",
     );
   }
-  return { fields: scan.fields, body: replay(head.subarray(scan.bodyStart), rest) };
+  return { fields: scan.fields, bodyStart: head.subarray(scan.bodyStart), rest };
 }
 
 /** The envelope sender: -f, else the account's from, else the message's From. */
@@ -333,7 +328,9 @@ function rewriteHeader(
   const added: string[] = [];
   if (setFrom) added.push(fromHeader(options.envelopeFrom, options.fullName));
   if (!has("date")) added.push(`Date: ${formatDate(new Date())}\r\n`);
-  if (!has("message-id")) added.push(`Message-ID: ${generateMessageId(domainOf(options.envelopeFrom))}\r\n`);
+  // the envelope sender passed parseMailbox: it has an "@" and a domain
+  const domain = options.envelopeFrom.slice(options.envelopeFrom.lastIndexOf("@") + 1);
+  if (!has("message-id")) added.push(`Message-ID: ${generateMessageId(domain)}\r\n`);
   parts.push(Buffer.from(`${added.join("")}\r\n`, "utf8"));
   return Buffer.concat(parts);
 }
@@ -343,15 +340,4 @@ function fromHeader(address: string, fullName: string | undefined): string {
   const form = phraseForm(fullName.trim());
   const name: HeaderPart = form.kind === "encoded" ? { encode: fullName.trim() } : form.text;
   return foldHeader("From", [name, ` <${address}>`]);
-}
-
-function domainOf(address: string): string {
-  const at = address.lastIndexOf("@");
-  const domain = at < 0 ? "" : address.slice(at + 1);
-  return domain === "" ? "localhost" : domain;
-}
-
-async function* sequence(head: Uint8Array, body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  yield head;
-  yield* body;
 }

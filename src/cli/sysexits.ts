@@ -4,11 +4,15 @@ import { SMTPError } from "../errors.js";
 import { CliError } from "./common.js";
 import { EXIT } from "./exit-codes.js";
 
+/**
+ * The statuses of sysexits.h that sendmail mode uses. USAGE, NOINPUT and CONFIG are EXIT's own: a CliError
+ * thrown by the code both modes share (flags, accounts, input files) carries its status to sysexitFor as it is.
+ */
 export const SYSEXIT = {
-  OK: 0,
-  USAGE: 64,
+  OK: EXIT.OK,
+  USAGE: EXIT.USAGE,
   DATAERR: 65,
-  NOINPUT: 66,
+  NOINPUT: EXIT.NO_INPUT,
   NOUSER: 67,
   NOHOST: 68,
   UNAVAILABLE: 69,
@@ -16,7 +20,7 @@ export const SYSEXIT = {
   TEMPFAIL: 75,
   PROTOCOL: 76,
   NOPERM: 77,
-  CONFIG: 78,
+  CONFIG: EXIT.CONFIG,
 } as const;
 
 /** The table `smtpkit sendmail --help` shows. */

@@ -64,7 +64,7 @@ export function finish(
 }
 
 /**
- * The one rule for a pipelined envelope's outcome (DATA and BDAT alike). Reads every reply that arrived,
+ * The one rule for an envelope's outcome (pipelined or in turn, DATA and BDAT alike). Reads every reply that arrived,
  * even when the connection was lost part way (a 421 is often followed by the server closing, and a write
  * error may be reported before the replies already received are looked at), then decides:
  * - a 421 to MAIL or a RCPT: the server refused the transaction before its data, a temporary failure at
@@ -87,19 +87,19 @@ export function settleEnvelope(
   const lost = replies.length < 1 + recipients.length ? envelope.failure : undefined;
   const mailReply = replies[0];
   if (mailReply !== undefined) connection.failIfClosing(mailReply, "MAIL");
-  const { accepted, rejected } = sortRecipients(recipients, replies, 1);
+  const { accepted, rejected } = sortRecipients(recipients, replies);
   for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
   if (lost === undefined) return { mailReply: mailReply!, accepted, rejected };
   if (mailReply !== undefined && !isPositive(mailReply)) throw envelopeRefused(mailReply, rejected);
   throw endWritten ? atStage(lost, "END") : lost;
 }
 
-/** Recipients sorted by their replies (`replies[offset + i]` answers `recipients[i]`; a missing one: neither). */
-export function sortRecipients(recipients: string[], replies: readonly Reply[], offset = 0) {
+/** Recipients sorted by their replies (`replies[1 + i]`, after MAIL's, answers `recipients[i]`; a missing one: neither). */
+function sortRecipients(recipients: string[], replies: readonly Reply[]) {
   const accepted: string[] = [];
   const rejected: RecipientRefusal[] = [];
   for (let i = 0; i < recipients.length; i++) {
-    const reply = replies[offset + i];
+    const reply = replies[1 + i];
     if (reply === undefined) break;
     if (isPositive(reply)) accepted.push(recipients[i]!);
     else rejected.push({ recipient: recipients[i]!, reply });

@@ -19,7 +19,6 @@ import {
   finish,
   resetQuietly,
   settleEnvelope,
-  sortRecipients,
   withRejected,
 } from "./outcome.js";
 import { mailParameters, rcptParameters } from "./parameters.js";
@@ -50,18 +49,16 @@ async function sendData(
 ): Promise<TransactionResult> {
   const { connection } = session;
   let outcome: EnvelopeOutcome;
-  // with PIPELINING, DATA's reply comes in the envelope's batch (undefined if the connection was lost first)
-  let dataReply: Reply | undefined;
-  let dataFailure: SMTPError | undefined;
+  // with PIPELINING, DATA's reply comes last in the envelope's batch (missing if the connection was lost first)
+  let batch: ReplyBatch | undefined;
   if (pipelining) {
     if (tx.early === undefined) connection.writeCommands(launchEnvelope(session, tx));
-    const batch = await tx.early!;
+    batch = await tx.early!;
     outcome = settleEnvelope(session, tx.envelope.recipients, batch, false);
-    dataReply = batch.replies[1 + tx.envelope.recipients.length];
-    dataFailure = batch.failure;
   } else {
     outcome = await envelopeInTurn(session, tx);
   }
+  const dataReply = batch?.replies[1 + tx.envelope.recipients.length];
   const { mailReply, accepted, rejected } = outcome;
   if (!isPositive(mailReply) || accepted.length === 0) {
     if (dataReply?.code === 354) {
@@ -78,7 +75,7 @@ async function sendData(
 
   let dataAnswer: Reply;
   if (!pipelining) dataAnswer = await connection.command(commands.data(), "DATA", session.timeouts.command);
-  else if (dataReply === undefined) throw dataFailure!;
+  else if (dataReply === undefined) throw batch!.failure!;
   else dataAnswer = dataReply;
   if (dataAnswer.code !== 354) {
     connection.failIfClosing(dataAnswer, "DATA");
@@ -294,14 +291,17 @@ async function envelopeInTurn(session: Session, tx: PreparedTransaction): Promis
   const t = session.timeouts.command;
   const { mail, rcpts } = envelopeCommands(session, tx);
   const mailReply = await connection.command(mail, "MAIL", t);
-  const rcptReplies: Reply[] = [];
+  const replies = [mailReply];
   if (isPositive(mailReply)) {
-    for (const rcpt of rcpts) rcptReplies.push(await connection.command(rcpt, "RCPT", t));
+    for (const rcpt of rcpts) {
+      const reply = await connection.command(rcpt, "RCPT", t);
+      // a 421 closes the session: the next RCPT would only meet a closed connection and lose this reply
+      connection.failIfClosing(reply, "RCPT");
+      replies.push(reply);
+    }
   }
-  connection.failIfClosing(mailReply, "MAIL");
-  const { accepted, rejected } = sortRecipients(tx.envelope.recipients, rcptReplies);
-  for (const r of rejected) connection.failIfClosing(r.reply, "RCPT");
-  return { mailReply, accepted, rejected };
+  // the same rule as for a pipelined envelope (a lost connection has already thrown from its command)
+  return settleEnvelope(session, tx.envelope.recipients, { replies, failure: undefined }, false);
 }
 
 /**

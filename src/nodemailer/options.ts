@@ -12,7 +12,7 @@ import {
   AUTH_SCRAM_SHA_256,
   AUTH_XOAUTH2,
 } from "../auth/mechanism.js";
-import { SMTPError } from "../errors.js";
+import { inputError, type SMTPError } from "../errors.js";
 import type { PoolOptions } from "../pool/types.js";
 import type { SMTPTimeouts } from "../types.js";
 
@@ -107,7 +107,7 @@ const MECHANISMS: Record<string, number> = {
 };
 
 function bad(message: string): SMTPError {
-  return new SMTPError("EINPUT", message, { stage: "CONNECT", temporary: false });
+  return inputError(message, "CONNECT");
 }
 
 /** Translates the options; EINPUT (stage CONNECT) for anything that cannot be honoured safely. */

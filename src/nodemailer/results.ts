@@ -95,18 +95,19 @@ export function toTransportError(error: unknown): unknown {
           rejected: error.rejected,
           unknown: error.unknown,
         });
-  decorate(out, out.reply, out.stage);
+  decorate(out);
   if (out.rejected !== undefined && out.rejected.length > 0 && out.stage === "RCPT")
     out.rejectedErrors = out.rejected.map(recipientError);
   return out;
 }
 
-function decorate(error: TransportError, reply: Reply | undefined, stage: SMTPStage | undefined): void {
-  if (reply !== undefined) {
-    error.responseCode = reply.code;
-    error.response = replyText(reply);
+/** nodemailer's fields, from the error's own reply and stage. */
+function decorate(error: TransportError): void {
+  if (error.reply !== undefined) {
+    error.responseCode = error.reply.code;
+    error.response = replyText(error.reply);
   }
-  if (stage !== undefined) error.command = COMMANDS[stage];
+  if (error.stage !== undefined) error.command = COMMANDS[error.stage];
 }
 
 /** One refused recipient as nodemailer reports it in rejectedErrors. */
@@ -115,7 +116,7 @@ function recipientError(refusal: RecipientRefusal): TransportError {
     reply: refusal.reply,
     stage: "RCPT",
   });
-  decorate(error, refusal.reply, "RCPT");
+  decorate(error);
   error.recipient = refusal.recipient;
   return error;
 }

@@ -4,7 +4,7 @@ import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { connect } from "../api/connect.js";
 import type { RawSendOptions } from "../client/send.js";
-import { SMTPError } from "../errors.js";
+import { inputError, SMTPError } from "../errors.js";
 import type { DSNNotify } from "../types.js";
 import { type SmtpkitTransportOptions, type TranslatedOptions, translateOptions } from "./options.js";
 import { type NodemailerEnvelope, type SmtpkitSentMessageInfo, toInfo, toTransportError } from "./results.js";
@@ -40,7 +40,15 @@ const DEFAULT_POOL_CONNECTIONS = 5;
  */
 const POOL_DEPTH = 2;
 
+/** smtpkit's version, read from package.json once (not for every transport). */
+let version: string | undefined;
+
 function packageVersion(): string {
+  version ??= readPackageVersion();
+  return version;
+}
+
+function readPackageVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
       version?: string;
@@ -95,9 +103,7 @@ export class SmtpkitTransport extends EventEmitter {
     if (this.#closed && this.#options.pool)
       throw new SMTPError("ECONNECTION", "the transport was closed", { temporary: false });
     if (mail.data.auth !== undefined)
-      throw new SMTPError("EINPUT", "per-message auth is not supported: give auth to smtpkitTransport()", {
-        temporary: false,
-      });
+      throw inputError("per-message auth is not supported: give auth to smtpkitTransport()");
     const envelope = mail.message.getEnvelope();
     const messageId = mail.message.messageId();
     const options = sendOptions(mail.data);
@@ -178,7 +184,7 @@ function sendOptions(data: NodemailerMail["data"]): RawSendOptions {
       const ret = String(dsn.return).toLowerCase();
       if (ret === "headers" || ret === "hdrs") out.ret = "HDRS";
       else if (ret === "full") out.ret = "FULL";
-      else throw new SMTPError("EINPUT", `dsn.return "${dsn.return}" is not "headers" or "full"`);
+      else throw inputError(`dsn.return "${dsn.return}" is not "headers" or "full"`);
     }
     if (dsn.notify) {
       const list = Array.isArray(dsn.notify) ? dsn.notify : String(dsn.notify).split(",");

@@ -15,7 +15,7 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 /**
- * Push decoder for SMTP replies (RFC 5321 §4.2). Feed it chunks split anywhere; it returns each complete
+ * Push decoder for SMTP replies (RFC 5321 §4.2). Give it chunks split anywhere (`each`); it hands on each complete
  * reply once its last line has arrived. Strict: every line ends in CRLF, starts with the same 3-digit code
  * (first digit 2-5), then "-" (more lines follow), " " or the line end (last line). Anything else throws
  * ReplySyntaxError, and so do the size limits. After a throw the parser must not be used again but reset().
@@ -39,19 +39,6 @@ export class ReplyParser {
     this.#code = 0;
     this.#lines = [];
     this.#replyOctets = 0;
-  }
-
-  /**
-   * Decodes a chunk. `stopAfter(reply)` may return true to stop right after a reply (the rest of the chunk
-   * is returned as `rest` undecoded) — the STARTTLS barrier.
-   */
-  feed(chunk: Uint8Array, stopAfter?: (reply: Reply) => boolean): { replies: Reply[]; rest?: Uint8Array } {
-    const replies: Reply[] = [];
-    const rest = this.each(chunk, (reply) => {
-      replies.push(reply);
-      return stopAfter?.(reply) ?? false;
-    });
-    return rest === undefined ? { replies } : { replies, rest };
   }
 
   /**

@@ -1,6 +1,6 @@
 import type net from "node:net";
 import type tls from "node:tls";
-import { atStage, describeReply, replyError, SMTPError, type SMTPStage } from "../errors.js";
+import { abortError, atStage, describeReply, replyError, SMTPError, type SMTPStage } from "../errors.js";
 import type { Command } from "../protocol/commands.js";
 import { replyWireLines } from "../protocol/reply.js";
 import { ReplyParser, ReplySyntaxError } from "../protocol/reply-parser.js";
@@ -414,9 +414,7 @@ export class Connection {
   }
 
   readonly #onAbort = (): void => {
-    this.fail(
-      new SMTPError("EABORT", "aborted by the caller", { cause: this.#signal?.reason, temporary: false }),
-    );
+    this.fail(abortError(this.#signal));
   };
 
   readonly #onError = (cause: Error): void => {

@@ -94,34 +94,39 @@ class DataWriter implements DataOutput {
 
   /** In-memory content (views of bytes): written synchronously unless the socket fills. */
   memory(chunks: Iterator<Uint8Array>): Promise<void> | undefined {
-    try {
-      for (let next = chunks.next(); !next.done; next = chunks.next()) {
-        if (this.#write.encoder.stopped) return undefined;
-        const step = this.#each(next.value);
-        if (step) return this.#memoryAfter(step, chunks);
-      }
-    } catch (cause) {
-      throw contentFailed(this.#connection, cause, this.#write.stage);
-    }
+    const wait = this.#chunksUntilWait(chunks);
+    if (wait) return this.#memoryAfter(wait, chunks);
     const end = this.#end();
     return end?.finally(() => this.#deadline?.clear());
   }
 
-  async #memoryAfter(wait: Promise<void>, chunks: Iterator<Uint8Array>): Promise<void> {
+  async #memoryAfter(wait: Promise<void> | undefined, chunks: Iterator<Uint8Array>): Promise<void> {
     try {
-      try {
-        await wait;
-        for (let next = chunks.next(); !next.done; next = chunks.next()) {
-          if (this.#write.encoder.stopped) return;
-          const step = this.#each(next.value);
-          if (step) await step;
+      while (wait) {
+        try {
+          await wait;
+        } catch (cause) {
+          throw contentFailed(this.#connection, cause, this.#write.stage);
         }
-      } catch (cause) {
-        throw contentFailed(this.#connection, cause, this.#write.stage);
+        wait = this.#chunksUntilWait(chunks);
       }
       await this.#end();
     } finally {
       this.#deadline?.clear();
+    }
+  }
+
+  /** Writes chunks until one must be waited for (that wait is returned), the source ends or the encoder stops. */
+  #chunksUntilWait(chunks: Iterator<Uint8Array>): Promise<void> | undefined {
+    try {
+      for (let next = chunks.next(); !next.done; next = chunks.next()) {
+        if (this.#write.encoder.stopped) return undefined;
+        const wait = this.#each(next.value);
+        if (wait) return wait;
+      }
+      return undefined;
+    } catch (cause) {
+      throw contentFailed(this.#connection, cause, this.#write.stage);
     }
   }
 

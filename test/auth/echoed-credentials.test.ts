@@ -2,7 +2,8 @@
 // password) must not get it into the transcript, lastReply, an SMTPError's message or its reply.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { connect, SMTP, SMTPError, type TranscriptEntry } from "../../src/index.js";
+import { connect, SMTP, type TranscriptEntry } from "../../src/index.js";
+import { rejectsWith } from "../helpers/assertions.js";
 import { CA, connectTo, greetAndEhlo, type Step, scriptedServers } from "../helpers/script-server.js";
 
 const start = scriptedServers();
@@ -69,18 +70,17 @@ describe("credentials a server echoes back are redacted", () => {
       ]),
     );
     const entries: TranscriptEntry[] = [];
-    const error = await connect({
-      host: "127.0.0.1",
-      port: server.port,
-      tls: { ca: CA, servername: "localhost" },
-      clientName: NAME,
-      auth: { username: USER, password: PASSWORD, type: SMTP.AUTH_LOGIN },
-      logger: (e) => entries.push(e),
-    }).then(
-      () => assert.fail("connect() should reject"),
-      (e: unknown) => e,
+    const error = await rejectsWith(
+      connect({
+        host: "127.0.0.1",
+        port: server.port,
+        tls: { ca: CA, servername: "localhost" },
+        clientName: NAME,
+        auth: { username: USER, password: PASSWORD, type: SMTP.AUTH_LOGIN },
+        logger: (e) => entries.push(e),
+      }),
+      "EAUTH",
     );
-    assert.ok(error instanceof SMTPError && error.code === "EAUTH", String(error));
     assert.equal(error.reply?.code, 535);
     assertNowhere([b64(USER), b64(PASSWORD), PASSWORD], {
       entries,

@@ -62,6 +62,32 @@ const transcript = (entries: TranscriptEntry[]) => entries.map((e) => `${e.direc
 const tokensOf = (h: Harness) => h.endpoint.issued().map((t) => t.token);
 const sha256Prefix = (token: string) => createHash("sha256").update(token).digest("hex").slice(0, 16);
 
+/** No AUTH command in the transcript: the failure came before the client said anything about a token. */
+function assertNoAuthSent(entries: TranscriptEntry[]): void {
+  assert.ok(!entries.some((e) => e.direction === "C" && /^AUTH/i.test(e.line)), "no AUTH line");
+}
+
+/**
+ * Runs `attempt` while the token endpoint takes 3 s to answer: it must be over well before that (the client
+ * did not wait for the slow endpoint) and send no AUTH.
+ */
+async function whileEndpointIsSlow(
+  h: Harness,
+  attempt: (refreshToken: string, entries: TranscriptEntry[]) => Promise<void>,
+): Promise<void> {
+  const refreshToken = h.endpoint.refreshTokenFor(USER);
+  const entries: TranscriptEntry[] = [];
+  h.endpoint.setDelay(3000);
+  const started = Date.now();
+  try {
+    await attempt(refreshToken, entries);
+  } finally {
+    h.endpoint.setDelay(0);
+  }
+  assert.ok(Date.now() - started < 2500, "did not wait for the slow endpoint");
+  assertNoAuthSent(entries);
+}
+
 describe("OAuth 2.0 against a token endpoint and aiosmtpd", () => {
   let h: Harness;
   before(async () => {
@@ -188,7 +214,7 @@ describe("OAuth 2.0 against a token endpoint and aiosmtpd", () => {
     assert.match(error.message, /HTTP 400/);
     assert.equal(error.temporary, false);
     assert.equal(h.server.tokenAuthAttempts().length, attemptsBefore);
-    assert.ok(!entries.some((e) => e.direction === "C" && /^AUTH/i.test(e.line)), "no AUTH line");
+    assertNoAuthSent(entries);
     assertNoSecrets([error.message, ...transcript(entries)], [refreshToken, CLIENT_SECRET]);
   });
 
@@ -208,11 +234,7 @@ describe("OAuth 2.0 against a token endpoint and aiosmtpd", () => {
   });
 
   it("a slow token endpoint: EAUTH (temporary) at the timeout, no AUTH sent", async () => {
-    const refreshToken = h.endpoint.refreshTokenFor(USER);
-    const entries: TranscriptEntry[] = [];
-    h.endpoint.setDelay(3000);
-    const started = Date.now();
-    try {
+    await whileEndpointIsSlow(h, async (refreshToken, entries) => {
       const error = await rejectsWith(
         sendMail({ ...options(h, { refreshToken, timeout: 300 }, entries), ...mail("x") }),
         "EAUTH",
@@ -220,26 +242,14 @@ describe("OAuth 2.0 against a token endpoint and aiosmtpd", () => {
       );
       assert.match(error.message, /did not answer within 300 ms/);
       assert.equal(error.temporary, true);
-    } finally {
-      h.endpoint.setDelay(0);
-    }
-    assert.ok(Date.now() - started < 2500, "did not wait for the slow endpoint");
-    assert.ok(!entries.some((e) => e.direction === "C" && /^AUTH/i.test(e.line)));
+    });
   });
 
   it("the caller's AbortSignal ends the wait for a slow token endpoint: EABORT, no AUTH", async () => {
-    const refreshToken = h.endpoint.refreshTokenFor(USER);
-    const entries: TranscriptEntry[] = [];
-    h.endpoint.setDelay(3000);
-    const started = Date.now();
-    try {
+    await whileEndpointIsSlow(h, async (refreshToken, entries) => {
       const signal = AbortSignal.timeout(300);
       await rejectsWith(connect({ ...options(h, { refreshToken }, entries), signal }), "EABORT");
-    } finally {
-      h.endpoint.setDelay(0);
-    }
-    assert.ok(Date.now() - started < 2500, "did not wait for the slow endpoint");
-    assert.ok(!entries.some((e) => e.direction === "C" && /^AUTH/i.test(e.line)));
+    });
   });
 
   it("accessToken as a function: concurrent needs share one call; a refused token makes one more call", async () => {

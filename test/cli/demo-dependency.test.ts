@@ -1,16 +1,14 @@
 // smtp-server is the demo's server only: no library user installs it (an optional peer dependency, a
 // devDependency here), nothing but `smtpkit demo` loads it, and without it the demo says what to install.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { BIN } from "../helpers/cli-runner.js";
+import { BIN, REPO_ROOT, runProgram } from "../helpers/cli-runner.js";
 
-const ROOT = join(BIN, "..", "..", "..");
-const DIST = join(ROOT, "dist");
+const DIST = join(REPO_ROOT, "dist");
 
 function jsFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -41,7 +39,7 @@ const withoutSmtpServer = ["--import", pathToFileURL(join(tmp, "register.mjs")).
 
 describe("smtp-server is not a runtime dependency", () => {
   it("package.json: a devDependency and an optional peer, never a dependency", () => {
-    const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as Record<
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as Record<
       string,
       Record<string, unknown> | undefined
     >;
@@ -59,18 +57,17 @@ describe("smtp-server is not a runtime dependency", () => {
     assert.match(readFileSync(join(DIST, "cli", "demo-server.js"), "utf8"), /import\("smtp-server"\)/);
   });
 
-  it("without it, the library loads and `smtpkit demo` says what to install (exit 78)", () => {
-    const library = spawnSync(
+  it("without it, the library loads and `smtpkit demo` says what to install (exit 78)", async () => {
+    const library = await runProgram(
       process.execPath,
       [...withoutSmtpServer, "-e", `import(${JSON.stringify(pathToFileURL(join(DIST, "index.js")).href)})`],
-      { encoding: "utf8", timeout: 20_000 },
+      { timeoutMs: 20_000 },
     );
-    assert.equal(library.status, 0, library.stderr);
-    const demo = spawnSync(process.execPath, [...withoutSmtpServer, BIN, "demo"], {
-      encoding: "utf8",
-      timeout: 20_000,
+    assert.equal(library.code, 0, library.stderr);
+    const demo = await runProgram(process.execPath, [...withoutSmtpServer, BIN, "demo"], {
+      timeoutMs: 20_000,
     });
-    assert.equal(demo.status, 78, demo.stderr);
+    assert.equal(demo.code, 78, demo.stderr);
     assert.match(demo.stderr, /npm install smtp-server/);
   });
 });

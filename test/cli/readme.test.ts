@@ -4,9 +4,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { EXIT_HELP } from "../../src/cli/exit-codes.js";
-import { BIN, smtpkit } from "../helpers/cli-runner.js";
+import { REPO_ROOT, smtpkit } from "../helpers/cli-runner.js";
 
-const README = readFileSync(join(BIN, "..", "..", "..", "README.md"), "utf8");
+const README = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
 const CLI_SECTION = README.slice(README.indexOf("## CLI"), README.indexOf("## Development"));
 
 describe("README: the CLI section", () => {

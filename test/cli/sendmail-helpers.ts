@@ -1,10 +1,9 @@
-// What the sendmail-mode tests share: a private directory with account files, running a program with a
-// message on stdin, and the delivered messages' headers.
-import { spawn } from "node:child_process";
+// What the sendmail-mode tests share: a private directory with account files, and the delivered messages'
+// headers. (Running a program with a message on stdin: runProgram in test/helpers/cli-runner.ts.)
 import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, type Run } from "../helpers/cli-runner.js";
+import { BIN } from "../helpers/cli-runner.js";
 import { type PostfixServer, startPostfix } from "../helpers/servers/postfix.js";
 
 /**
@@ -34,33 +33,6 @@ export function writeConfig(dir: string, name: string, lines: string[], mode = 0
   writeFileSync(file, `${lines.join("\n")}\n`, { mode });
   chmodSync(file, mode); // the umask does not apply to chmod
   return file;
-}
-
-/** Runs `file args` with `input` on stdin and `env` added; killed after 60 s. */
-export function runProgram(
-  file: string,
-  args: string[],
-  options: { input?: string | Buffer; env?: Record<string, string>; cwd?: string } = {},
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      env: { ...process.env, ...options.env },
-      cwd: options.cwd,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-    child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on("error", () => undefined); // a program that exits before reading all of stdin
-    child.stdin.end(options.input ?? "");
-  });
 }
 
 /** The header block of a delivered message (text up to the first empty line), unfolded lines. */

@@ -6,17 +6,10 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, beforeEach, describe, it } from "node:test";
 import { simpleParser } from "mailparser";
-import { BIN, CA_FILE } from "../helpers/cli-runner.js";
+import { BIN, CA_FILE, runProgram } from "../helpers/cli-runner.js";
 import { type PostfixServer, postfixUnavailableReason } from "../helpers/servers/postfix.js";
 import { testServers } from "../helpers/test-servers.js";
-import {
-  header,
-  headerLines,
-  runProgram,
-  startPostfixKeepingBcc,
-  workDir,
-  writeConfig,
-} from "./sendmail-helpers.js";
+import { header, headerLines, startPostfixKeepingBcc, workDir, writeConfig } from "./sendmail-helpers.js";
 
 const PASSWORD = "git-Sends-Pa55word";
 const { defer } = testServers();

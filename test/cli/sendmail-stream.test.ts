@@ -22,7 +22,7 @@ import {
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { BIN } from "../helpers/cli-runner.js";
+import { BIN, runProgram } from "../helpers/cli-runner.js";
 import { freePort, killQuietly, LOOPBACK, waitForListening } from "../helpers/servers/common.js";
 import { testServers } from "../helpers/test-servers.js";
 import { workDir, writeConfig } from "./sendmail-helpers.js";
@@ -77,38 +77,29 @@ describe("sendmail mode streams stdin", {
     return file;
   };
 
-  /** Pipes `file` into `smtpkit sendmail -v`; the exit status, stderr and the peak RSS in KiB. */
-  const sendFile = (
+  /** Pipes `file` (a file stream: a fresh buffer per chunk) into `smtpkit sendmail -v`; the exit status,
+   * stderr and the peak RSS in KiB. */
+  const sendFile = async (
     file: string,
     tag: string,
-  ): Promise<{ code: number | null; stderr: string; maxRss: number }> =>
-    new Promise((resolve, reject) => {
-      const out = join(work.dir, `rss-${tag}`);
-      const child = spawn(
-        process.execPath,
-        [
-          "--import",
-          pathToFileURL(measure).href,
-          BIN,
-          "sendmail",
-          "-v",
-          "--config",
-          config,
-          "bob@example.test",
-        ],
-        { env: { ...process.env, RSS_OUT: out }, stdio: ["pipe", "ignore", "pipe"] },
-      );
-      let stderr = "";
-      child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-      createReadStream(file).pipe(child.stdin);
-      child.stdin.on("error", () => undefined);
-      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-      child.on("error", reject);
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stderr, maxRss: Number(readFileSync(out, "utf8")) });
-      });
-    });
+  ): Promise<{ code: number | null; stderr: string; maxRss: number }> => {
+    const out = join(work.dir, `rss-${tag}`);
+    const { code, stderr } = await runProgram(
+      process.execPath,
+      [
+        "--import",
+        pathToFileURL(measure).href,
+        BIN,
+        "sendmail",
+        "-v",
+        "--config",
+        config,
+        "bob@example.test",
+      ],
+      { input: createReadStream(file), env: { RSS_OUT: out }, timeoutMs: 120_000 },
+    );
+    return { code, stderr, maxRss: Number(readFileSync(out, "utf8")) };
+  };
 
   it("200 MiB from a pipe: sent whole, peak RSS within 24 MiB of a 1 KiB send", async (t) => {
     const small = await sendFile(writeMessage("small.eml", 1024), "small");

@@ -96,6 +96,44 @@ describe("send() against a scripted server", () => {
     await server.done;
   });
 
+  it("without PIPELINING: a refused RCPT among accepted ones is listed; a 421 to a RCPT is ECONNECTION at RCPT", async () => {
+    const { smtp, server } = await session(
+      ["8BITMIME"],
+      [
+        { expect: "MAIL FROM:<a@example.org>", reply: "250 ok\r\n" },
+        { expect: "RCPT TO:<b@example.net>", reply: "250 ok\r\n" },
+        { expect: "RCPT TO:<nobody@example.net>", reply: "550 5.1.1 no such user\r\n" },
+        { expect: "DATA", reply: "354 go\r\n" },
+        { data: true, reply: "250 ok\r\n" },
+        { expect: "MAIL FROM:<a@example.org>", reply: "250 ok\r\n" },
+        { expect: "RCPT TO:<b@example.net>", reply: "421 4.7.0 closing\r\n" },
+        { destroy: true },
+      ],
+    );
+    const result = await smtp.send(
+      "a@example.org",
+      ["b@example.net", "nobody@example.net"],
+      [],
+      [],
+      "s",
+      "x",
+      FIXED,
+    );
+    assert.deepEqual(result.accepted, ["b@example.net"]);
+    assert.deepEqual(
+      result.rejected.map((r) => [r.recipient, r.reply.code]),
+      [["nobody@example.net", 550]],
+    );
+    const error = await rejectsWith(
+      smtp.send("a@example.org", ["b@example.net", "c@example.net"], [], [], "s", "x", FIXED),
+      "ECONNECTION",
+      "RCPT",
+    );
+    assert.equal(error.reply?.code, 421);
+    assert.equal(error.deliveryUnknown, false);
+    await server.done;
+  });
+
   it("a refused RCPT among accepted ones is a success with a list; 452 is rejected-temporary", async () => {
     const { smtp, server } = await session(
       ["PIPELINING"],

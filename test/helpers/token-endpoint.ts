@@ -41,8 +41,6 @@ export interface TokenEndpoint {
   issued(): IssuedAccessToken[];
   /** Revokes an access token (the SMTP server will refuse it from now on). */
   revoke(token: string): void;
-  /** Makes every refresh token invalid (the user revoked the app): the grant fails with invalid_grant. */
-  revokeRefreshTokens(): void;
   /** Delays every token response by `ms` (a slow identity provider). */
   setDelay(ms: number): void;
   /** Answers token requests with this HTTP status and OAuth error until reset with undefined. */
@@ -57,11 +55,9 @@ const newToken = (prefix: string): string => `${prefix}${randomBytes(24).toStrin
 export async function startTokenEndpoint(options: TokenEndpointOptions): Promise<TokenEndpoint> {
   const expiresIn = options.expiresIn ?? 3600;
   const refreshTokens = new Map<string, string>(); // refresh token -> user
-  const accessTokens = new Map<string, IssuedAccessToken>();
-  const issuedInOrder: IssuedAccessToken[] = [];
+  const accessTokens = new Map<string, IssuedAccessToken>(); // in the order issued
   const perGrant = new Map<string, number>();
-  const bodies: string[] = [];
-  let requests = 0;
+  const bodies: string[] = []; // one per token request
   let delay = 0;
   let failure: { status: number; error: string; description?: string } | undefined;
 
@@ -86,12 +82,10 @@ export async function startTokenEndpoint(options: TokenEndpointOptions): Promise
       revoked: false,
     };
     accessTokens.set(token.token, token);
-    issuedInOrder.push(token);
     return token;
   };
 
   const onToken = async (req: IncomingMessage, res: ServerResponse, form: URLSearchParams) => {
-    requests++;
     const grant = form.get("grant_type") ?? "";
     perGrant.set(grant, (perGrant.get(grant) ?? 0) + 1);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
@@ -181,15 +175,14 @@ export async function startTokenEndpoint(options: TokenEndpointOptions): Promise
       return token;
     },
     get requests() {
-      return requests;
+      return bodies.length;
     },
     requestsFor: (grant) => perGrant.get(grant) ?? 0,
-    issued: () => [...issuedInOrder],
+    issued: () => [...accessTokens.values()],
     revoke(token) {
       const t = accessTokens.get(token);
       if (t) t.revoked = true;
     },
-    revokeRefreshTokens: () => refreshTokens.clear(),
     setDelay(ms) {
       delay = ms;
     },

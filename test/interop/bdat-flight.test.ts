@@ -45,9 +45,8 @@ describe("BDAT to Postfix: no delayed-ACK stall per message", { skip: postfixUna
     // The structure that avoids it: the envelope's replies come before the chunk is written.
     const lines = transcript.map((e) => `${e.direction} ${e.line}`);
     const bdat = lines.findIndex((l) => /^C BDAT \d+ LAST$/.test(l));
-    const rcptReply = lines.findIndex(
-      (l, i) => i > lines.findIndex((m) => m.startsWith("C RCPT")) && l.startsWith("S 250"),
-    );
+    const firstRcpt = lines.findIndex((l) => l.startsWith("C RCPT"));
+    const rcptReply = lines.findIndex((l, i) => i > firstRcpt && l.startsWith("S 250"));
     assert.ok(rcptReply >= 0 && rcptReply < bdat, lines.slice(0, 20).join("\n"));
     await postfix.waitForDelivery(MESSAGES, 30_000);
   });

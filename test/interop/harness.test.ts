@@ -780,13 +780,15 @@ describe("cleanup when the process exits without stop()", { skip: postfixSkip ??
   const execArgv = process.execArgv.filter((a) => !a.startsWith("--test"));
 
   for (const how of ["exit", "SIGKILL"] as const) {
-    test(`postfix, dovecot and aiosmtpd are gone after ${how}`, async () => {
+    test(`postfix, dovecot, aiosmtpd and smtp-sink are gone after ${how}`, async () => {
       const script = `
         const pf = await import(${JSON.stringify(new URL("postfix.js", `file://${serversDir}`).href)});
         const ai = await import(${JSON.stringify(new URL("aiosmtpd.js", `file://${serversDir}`).href)});
+        const ss = await import(${JSON.stringify(new URL("smtp-sink.js", `file://${serversDir}`).href)});
         const p = await pf.startPostfix({ auth: { users: { u: "p" } } });
         const a = await ai.startAiosmtpd({});
-        console.log(JSON.stringify({ dir: p.dir, ports: [p.port, a.port], pids: [p.pids.master, p.pids.dovecot, a.pid] }));
+        const s = await ss.startSmtpSink();
+        console.log(JSON.stringify({ dirs: [p.dir, s.dir], ports: [p.port, a.port, s.port], pids: [p.pids.master, p.pids.dovecot, a.pid, s.pid] }));
         ${how === "exit" ? "process.exit(0);" : "setInterval(() => {}, 1000);"}
       `;
       const child = spawn(process.execPath, [...execArgv, "--input-type=module", "-e", script], {
@@ -800,15 +802,17 @@ describe("cleanup when the process exits without stop()", { skip: postfixSkip ??
         });
         child.once("exit", (code) => reject(new Error(`child exited (${code}) before reporting: ${out}`)));
       });
-      const { dir, ports, pids } = JSON.parse(line) as { dir: string; ports: number[]; pids: number[] };
+      const { dirs, ports, pids } = JSON.parse(line) as { dirs: string[]; ports: number[]; pids: number[] };
       if (how === "SIGKILL") child.kill("SIGKILL");
       await new Promise<void>((resolve) =>
         child.exitCode !== null ? resolve() : child.once("exit", () => resolve()),
       );
       // the watchdog waits 1 s for the process groups to die, then removes the directory
       const deadline = Date.now() + 5000;
-      while (existsSync(dir) && Date.now() < deadline) await sleep(100);
-      assert.equal(existsSync(dir), false, `${dir} removed`);
+      for (const dir of dirs) {
+        while (existsSync(dir) && Date.now() < deadline) await sleep(100);
+        assert.equal(existsSync(dir), false, `${dir} removed`);
+      }
       for (const pid of pids) {
         while (running(pid) && Date.now() < deadline) await sleep(50);
         assert.equal(running(pid), false, `process ${pid} gone`);

@@ -7,6 +7,9 @@ import { describe, it } from "node:test";
 import nodemailer from "nodemailer";
 import { type SmtpkitSentMessageInfo, smtpkitTransport } from "smtpkit/nodemailer";
 
+/** A module of the nodemailer package. */
+const NODEMAILER_MODULE = /node_modules\/nodemailer\//;
+
 /** Modules resolved by a fresh node that runs `code`. */
 function resolvedBy(code: string): string[] {
   const hook = `
@@ -30,34 +33,31 @@ function resolvedBy(code: string): string[] {
     .map((line) => line.slice("RESOLVED ".length));
 }
 
+/** `code` resolves `entry` (the package's own build, through its exports map) and no module of nodemailer. */
+function loadsWithoutNodemailer(code: string, entry: string): void {
+  const resolved = resolvedBy(code);
+  assert.ok(
+    resolved.some((url) => url.endsWith(entry)),
+    resolved.join("\n"),
+  );
+  assert.deepEqual(
+    resolved.filter((url) => NODEMAILER_MODULE.test(url)),
+    [],
+  );
+}
+
 describe("smtpkit/nodemailer as a package", () => {
   it('import "smtpkit" loads no nodemailer; neither does "smtpkit/nodemailer" itself', () => {
-    const core = resolvedBy(
+    loadsWithoutNodemailer(
       'const m = await import("smtpkit"); if (typeof m.SMTP !== "function") process.exit(3);',
+      "/dist/index.js",
     );
-    assert.ok(
-      core.some((url) => url.endsWith("/dist/index.js")),
-      core.join("\n"),
-    );
-    assert.deepEqual(
-      core.filter((url) => /node_modules\/nodemailer\//.test(url)),
-      [],
-    );
-    const adapter = resolvedBy(
+    loadsWithoutNodemailer(
       'const m = await import("smtpkit/nodemailer"); if (typeof m.smtpkitTransport !== "function") process.exit(3);',
-    );
-    assert.ok(
-      adapter.some((url) => url.endsWith("/dist/nodemailer/index.js")),
-      adapter.join("\n"),
-    );
-    assert.deepEqual(
-      adapter.filter((url) => /node_modules\/nodemailer\//.test(url)),
-      [],
+      "/dist/nodemailer/index.js",
     );
     // the hook does see nodemailer when it is loaded: the check above can fail
-    assert.ok(
-      resolvedBy('await import("nodemailer");').some((url) => /node_modules\/nodemailer\//.test(url)),
-    );
+    assert.ok(resolvedBy('await import("nodemailer");').some((url) => NODEMAILER_MODULE.test(url)));
   });
 
   it("the one-line switch type-checks and builds a nodemailer transporter", () => {

@@ -1,14 +1,8 @@
 // Paths the nodemailer tests use: the repository root (the compiled tests run from build-test/) and fixtures.
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { BIN } from "../helpers/cli-runner.js";
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, "package.json")) || dir.endsWith("build-test")) dir = dirname(dir);
-  return dir;
-}
-
-export const ROOT = repoRoot();
+/** The repository root, found once by the CLI runner (BIN is <root>/dist/cli/main.js). */
+export const ROOT = join(BIN, "..", "..", "..");
 /** A small real PNG (48 x 48). */
 export const LOGO = join(ROOT, "test", "nodemailer", "fixtures", "logo.png");

@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import nodemailer from "nodemailer";
 import { SMTPError } from "../../src/index.js";
 import { smtpkitTransport, type TransportError } from "../../src/nodemailer/index.js";
+import { rejectsWith } from "../helpers/assertions.js";
 import { greetAndEhlo, scriptedServers } from "../helpers/script-server.js";
 
 const start = scriptedServers();
@@ -96,20 +97,16 @@ describe("smtpkitTransport on the wire", { timeout: 15_000 }, () => {
         else this.destroy(new Error("EIO: the disk went away"));
       },
     });
-    const error = await transporterFor(port)
-      .sendMail({
+    await rejectsWith(
+      transporterFor(port).sendMail({
         from: "alice@example.test",
         to: "bob@example.test",
         subject: "broken attachment",
         text: "x\n",
         attachments: [{ filename: "upload.bin", content: failing }],
-      })
-      .then(
-        () => assert.fail("expected a rejection"),
-        (e: TransportError) => e,
-      );
-    assert.ok(error instanceof SMTPError, String(error));
-    assert.equal(error.code, "EMESSAGE", error.message);
+      }),
+      "EMESSAGE",
+    );
     await closed; // the client destroyed the connection
     assert.match(received, /^DATA\r\n/m);
     assert.ok(received.length > 64 * 1024, "part of the message was sent");

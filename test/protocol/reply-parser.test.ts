@@ -5,25 +5,39 @@ import type { Reply } from "../../src/types.js";
 
 const bytes = (s: string): Uint8Array => Buffer.from(s, "utf8");
 
+/** ReplyParser.each, with the replies collected (and the undecoded rest after a stop). */
+function feed(
+  parser: ReplyParser,
+  chunk: Uint8Array,
+  stopAfter?: (reply: Reply) => boolean,
+): { replies: Reply[]; rest?: Uint8Array | undefined } {
+  const replies: Reply[] = [];
+  const rest = parser.each(chunk, (reply) => {
+    replies.push(reply);
+    return stopAfter?.(reply) ?? false;
+  });
+  return { replies, rest };
+}
+
 /** Feeds `input` whole, and again byte by byte; both must give the same replies (or both throw). */
 function parseBoth(input: string): Reply[] {
-  const whole = new ReplyParser().feed(bytes(input)).replies;
+  const whole = feed(new ReplyParser(), bytes(input)).replies;
   const parser = new ReplyParser();
   const single: Reply[] = [];
-  for (const b of bytes(input)) single.push(...parser.feed(Uint8Array.of(b)).replies);
+  for (const b of bytes(input)) single.push(...feed(parser, Uint8Array.of(b)).replies);
   assert.deepEqual(single, whole, "byte-by-byte result differs from whole");
   return whole;
 }
 
 function throwsBoth(input: string, pattern: RegExp): void {
   assert.throws(
-    () => new ReplyParser().feed(bytes(input)),
+    () => feed(new ReplyParser(), bytes(input)),
     (e: unknown) => e instanceof ReplySyntaxError && pattern.test(e.message),
   );
   const parser = new ReplyParser();
   assert.throws(
     () => {
-      for (const b of bytes(input)) parser.feed(Uint8Array.of(b));
+      for (const b of bytes(input)) feed(parser, Uint8Array.of(b));
     },
     (e: unknown) => e instanceof ReplySyntaxError && pattern.test(e.message),
   );
@@ -79,9 +93,9 @@ describe("ReplyParser", () => {
 
   it("holds a partial reply until its last line", () => {
     const parser = new ReplyParser();
-    assert.deepEqual(parser.feed(bytes("250-one\r\n250-two")).replies, []);
+    assert.deepEqual(feed(parser, bytes("250-one\r\n250-two")).replies, []);
     assert.ok(parser.pendingOctets > 0);
-    assert.equal(parser.feed(bytes("\r\n250 three\r\n")).replies[0]?.lines.length, 3);
+    assert.equal(feed(parser, bytes("\r\n250 three\r\n")).replies[0]?.lines.length, 3);
     assert.equal(parser.pendingOctets, 0);
   });
 
@@ -107,30 +121,30 @@ describe("ReplyParser", () => {
     throwsBoth(`250 ${"a".repeat(MAX_LINE_OCTETS)}\r\n`, /longer than 8192/);
     // without a line end at all: refused as soon as the limit is passed
     const parser = new ReplyParser();
-    assert.throws(() => parser.feed(bytes(`250 ${"a".repeat(MAX_LINE_OCTETS + 10)}`)), /longer than 8192/);
+    assert.throws(() => feed(parser, bytes(`250 ${"a".repeat(MAX_LINE_OCTETS + 10)}`)), /longer than 8192/);
   });
 
   it("bounds a reply to 1000 lines and 256 KiB", () => {
     const manyLines = `${"250-x\r\n".repeat(1000)}250 end\r\n`;
-    assert.throws(() => new ReplyParser().feed(bytes(manyLines)), /1000 lines/);
+    assert.throws(() => feed(new ReplyParser(), bytes(manyLines)), /1000 lines/);
     const thousand = `${"250-x\r\n".repeat(999)}250 end\r\n`;
-    assert.equal(new ReplyParser().feed(bytes(thousand)).replies[0]?.lines.length, 1000);
+    assert.equal(feed(new ReplyParser(), bytes(thousand)).replies[0]?.lines.length, 1000);
     const big = `${`250-${"b".repeat(8000)}\r\n`.repeat(40)}250 end\r\n`;
-    assert.throws(() => new ReplyParser().feed(bytes(big)), /256|262144|octets/);
+    assert.throws(() => feed(new ReplyParser(), bytes(big)), /256|262144|octets/);
   });
 
   it("stops after a barrier reply and returns the rest unread", () => {
     const parser = new ReplyParser();
-    const out = parser.feed(bytes("220 go ahead\r\n250 injected\r\n"), (r) => r.code === 220);
+    const out = feed(parser, bytes("220 go ahead\r\n250 injected\r\n"), (r) => r.code === 220);
     assert.equal(out.replies.length, 1);
     assert.equal(Buffer.from(out.rest ?? []).toString(), "250 injected\r\n");
   });
 
   it("reset() drops a partial reply", () => {
     const parser = new ReplyParser();
-    parser.feed(bytes("250-partial\r\n250 no"));
+    feed(parser, bytes("250-partial\r\n250 no"));
     parser.reset();
     assert.equal(parser.pendingOctets, 0);
-    assert.equal(parser.feed(bytes("220 fresh\r\n")).replies[0]?.code, 220);
+    assert.equal(feed(parser, bytes("220 fresh\r\n")).replies[0]?.code, 220);
   });
 });

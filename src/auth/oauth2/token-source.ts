@@ -8,7 +8,7 @@
  * - `auth.accessToken` as a string: used as given; it cannot be refreshed.
  */
 import { createHash } from "node:crypto";
-import { SMTPError } from "../../errors.js";
+import { inputError, SMTPError } from "../../errors.js";
 import {
   type AccessTokenFunction,
   type IssuedToken,
@@ -60,21 +60,26 @@ class SharedToken {
   }
 
   async get(): Promise<string> {
-    const cached = this.#cached;
-    if (cached && Date.now() < cached.renewAt) return cached.accessToken;
-    return (await this.#fetch()).accessToken;
+    return this.#fresh() ?? (await this.#fetch()).accessToken;
   }
 
   async renew(refused: string): Promise<string> {
     // Another connection may have replaced the refused token while this one was being refused.
     if (this.#cached?.accessToken === refused) this.#cached = undefined;
-    if (this.#cached && Date.now() < this.#cached.renewAt) return this.#cached.accessToken;
+    const fresh = this.#fresh();
+    if (fresh !== undefined) return fresh;
     const inflight = this.#inflight;
     if (inflight) {
       const shared = await inflight;
       if (shared.accessToken !== refused) return shared.accessToken;
     }
     return (await this.#fetch()).accessToken;
+  }
+
+  /** The cached token while it is not due for renewal. */
+  #fresh(): string | undefined {
+    const cached = this.#cached;
+    return cached && Date.now() < cached.renewAt ? cached.accessToken : undefined;
   }
 
   #fetch(): Promise<Cached> {
@@ -122,10 +127,7 @@ export function tokenSourceFor(auth: {
     }
     return shared;
   }
-  throw new SMTPError("EINPUT", "auth.accessToken must be a string or a function", {
-    stage: "CONNECT",
-    temporary: false,
-  });
+  throw inputError("auth.accessToken must be a string or a function", "CONNECT");
 }
 
 function endpointSource(options: OAuth2Options, config: TokenEndpointConfig): TokenSource {

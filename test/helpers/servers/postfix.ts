@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   certPaths,
   fixtureCa,
@@ -31,6 +32,8 @@ import {
 
 const POSTFIX_MASTER = "/usr/lib/postfix/sbin/master";
 const DOVECOT = "/usr/sbin/dovecot";
+/** Postfix's own services (master.cf lines), shared with bench/lib/servers.mjs. */
+const POSTFIX_SERVICES = fileURLToPath(new URL("./postfix-services.cf", import.meta.url));
 
 /** The SASL mechanisms the private Dovecot offers by default (all work with plaintext passwords). */
 export const DOVECOT_MECHANISMS = ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"] as const;
@@ -389,26 +392,7 @@ async function startPostfixOnce(options: PostfixOptions): Promise<PostfixServer>
             "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
           ])
         : "",
-      "pickup    unix  n       -       n       60      1       pickup",
-      "cleanup   unix  n       -       n       -       0       cleanup",
-      "qmgr      unix  n       -       n       300     1       qmgr",
-      "tlsmgr    unix  -       -       n       1000?   1       tlsmgr",
-      "rewrite   unix  -       -       n       -       -       trivial-rewrite",
-      "bounce    unix  -       -       n       -       0       bounce",
-      "defer     unix  -       -       n       -       0       bounce",
-      "trace     unix  -       -       n       -       0       bounce",
-      "verify    unix  -       -       n       -       1       verify",
-      "flush     unix  n       -       n       1000?   0       flush",
-      "proxymap  unix  -       -       n       -       -       proxymap",
-      "proxywrite unix -       -       n       -       1       proxymap",
-      "showq     unix  n       -       n       -       -       showq",
-      "error     unix  -       -       n       -       -       error",
-      "retry     unix  -       -       n       -       -       error",
-      "discard   unix  -       -       n       -       -       discard",
-      "virtual   unix  -       n       n       -       -       virtual",
-      "anvil     unix  -       -       n       -       1       anvil",
-      "scache    unix  -       -       n       -       1       scache",
-      "postlog   unix-dgram n  -       n       -       1       postlogd",
+      readFileSync(POSTFIX_SERVICES, "utf8").trimEnd(),
       "",
     ]
       .filter((l) => l !== "")

@@ -3,10 +3,18 @@
 // sessions, QUITs and messages (-c), so both what arrived and how many sessions carried it are counted on
 // its side; without it, it only accepts (a 200 MiB memory test needs no copy on disk).
 import { type ChildProcess, spawn } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, lookupId, waitForListening } from "./common.js";
+import {
+  freePort,
+  killQuietly,
+  lookupId,
+  onExitCleanup,
+  removeDirQuietly,
+  startWatchdog,
+  waitForListening,
+} from "./common.js";
 
 const SMTP_SINK = "/usr/sbin/smtp-sink";
 
@@ -18,6 +26,9 @@ export function smtpSinkUnavailableReason(): string | undefined {
 
 export interface SmtpSink {
   port: number;
+  pid: number | undefined;
+  /** Its directory (the dump), removed by stop(), on exit, and by the watchdog if this process is killed. */
+  dir: string;
   /** Ends smtp-sink and removes its directory. */
   stop(): void;
   /** The last counters smtp-sink printed: sessions ended, QUITs, messages. */
@@ -34,15 +45,24 @@ export async function startSmtpSink({ dump = true }: { dump?: boolean } = {}): P
   let output = "";
   const asRoot = process.getuid?.() === 0 ? ["-u", "nobody"] : [];
   const recording = dump ? ["-c", "-D", join(dir, "dump")] : [];
+  // its own process group, so that the harness's exit cleanup and watchdog can end it (as every server's)
   const sink: ChildProcess = spawn(SMTP_SINK, [...recording, ...asRoot, `127.0.0.1:${port}`, "64"], {
+    detached: true,
     stdio: ["ignore", "pipe", "pipe"],
   });
   sink.stdout!.setEncoding("latin1").on("data", (d: string) => {
     output = (output + d).slice(-4096);
   });
+  const watchdog = sink.pid === undefined ? undefined : startWatchdog([sink.pid], dir);
+  const unregister = onExitCleanup(() => {
+    killQuietly(sink.pid);
+    removeDirQuietly(dir);
+  });
   const stop = (): void => {
     sink.kill();
-    rmSync(dir, { recursive: true, force: true });
+    watchdog?.disarm();
+    unregister();
+    removeDirQuietly(dir);
   };
   try {
     await waitForListening(port, 5000);
@@ -52,6 +72,8 @@ export async function startSmtpSink({ dump = true }: { dump?: boolean } = {}): P
   }
   return {
     port,
+    pid: sink.pid,
+    dir,
     stop,
     counters: () => {
       const last = [...output.matchAll(/sess=(\d+) quit=(\d+) mesg=(\d+)/g)].pop();
