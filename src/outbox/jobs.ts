@@ -33,6 +33,13 @@ export interface JobProgress {
   rejected: RecipientRefusal[];
 }
 
+/** A job's progress as we record it, or undefined (BullMQ's default progress is a number). */
+export function progressOf(value: unknown): JobProgress | undefined {
+  return value !== null && typeof value === "object" && "accepted" in value
+    ? (value as JobProgress)
+    : undefined;
+}
+
 export function jobOptions(attempts: number, id: string | undefined, delay: number | undefined): JobsOptions {
   const options: JobsOptions = {
     attempts,

@@ -3,7 +3,7 @@ import { EventEmitter } from "node:events";
 import type { Job, Queue } from "bullmq";
 import type { Redis as RedisClient } from "ioredis";
 import { inputError, type RecipientRefusal, SMTPError } from "../errors.js";
-import { JOB_NAME, type JobData, type JobProgress, type JobResult, jobOptions } from "./jobs.js";
+import { JOB_NAME, type JobData, type JobProgress, type JobResult, jobOptions, progressOf } from "./jobs.js";
 import { bullmq } from "./load-bullmq.js";
 import { producerConnection, type RedisTarget, whenReady, workerConnection } from "./redis.js";
 import { createRelaySender, type RelayOptions } from "./sender.js";
@@ -207,16 +207,7 @@ class OutboxImpl extends EventEmitter implements Outbox {
     const known: JobProgress | undefined =
       state === "completed" && job.returnvalue ? job.returnvalue : progressOf(job.progress);
     const status: OutboxStatus = {
-      state:
-        state === "completed"
-          ? "sent"
-          : state === "failed"
-            ? "failed"
-            : state === "active"
-              ? "sending"
-              : attempts > 0
-                ? "retrying"
-                : "queued",
+      state: outboxState(state, attempts),
       attempts,
       accepted: known?.accepted ?? [],
       rejected: known?.rejected ?? [],
@@ -256,10 +247,18 @@ class OutboxImpl extends EventEmitter implements Outbox {
   }
 }
 
-function progressOf(value: unknown): JobProgress | undefined {
-  return value !== null && typeof value === "object" && "accepted" in value
-    ? (value as JobProgress)
-    : undefined;
+/** A BullMQ job state in the outbox's words; a waiting or delayed job that was tried before is retrying. */
+function outboxState(state: string, attempts: number): OutboxStatus["state"] {
+  switch (state) {
+    case "completed":
+      return "sent";
+    case "failed":
+      return "failed";
+    case "active":
+      return "sending";
+    default:
+      return attempts > 0 ? "retrying" : "queued";
+  }
 }
 
 /** An outbox on Redis (API.md §7). Producers need only `redis`; workers also `relay`. */

@@ -1,7 +1,8 @@
 // What a failed send means for the message in the outbox (API.md §7). Pure: an error in, a verdict out.
-// Which replies are throttling is the pool's rule (pool/verdict.ts), reused here.
+// Which replies are throttling (and which 4.7.x at RCPT is greylisting) is the pool's rule
+// (pool/verdict.ts isThrottling), reused here.
 import { SMTPError } from "../errors.js";
-import { isThrottleReply } from "../pool/verdict.js";
+import { isThrottling } from "../pool/verdict.js";
 import type { Reply } from "../types.js";
 
 export type Verdict =
@@ -13,15 +14,6 @@ export type Verdict =
   | { kind: "temporary"; reason: string; recipients?: string[] }
   /** The connection was lost after the end of data: the message may have been accepted. */
   | { kind: "unknown"; reason: string };
-
-/**
- * A throttling reply as the pool reads it (421, 454, 4.7.x) — except a 4.7.x from 450/451 to one RCPT,
- * which is greylisting: that recipient's own retry.
- */
-export function isThrottling(reply: Reply | undefined, stage?: string): boolean {
-  if (!isThrottleReply(reply)) return false;
-  return stage !== "RCPT" || reply!.code === 421 || reply!.code === 454;
-}
 
 export function isTemporaryReply(reply: Reply): boolean {
   return reply.code >= 400 && reply.code < 500;

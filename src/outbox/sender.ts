@@ -1,8 +1,8 @@
-// How a worker sends: through a pool (API.md §6), behind the narrow interface the worker needs.
+// How a worker sends: through a pool (API.md §6), behind the narrow interface the worker needs. A stored
+// mail, read back, is a MailOptions: the pool composes it (API.md §5) on the session it gets.
 import { createPool } from "../pool/pool.js";
 import type { PoolOptions } from "../pool/types.js";
 import type { SendResult } from "../types.js";
-import { deliver } from "./deliver.js";
 import type { ReadyMail } from "./stored-mail.js";
 
 export interface RelaySender {
@@ -21,7 +21,7 @@ export type RelayOptions = PoolOptions;
 export function createRelaySender(options: RelayOptions, throttleTimeout: number): RelaySender {
   const pool = createPool({ throttleTimeout, ...options });
   return {
-    sendMail: (mail) => deliver(pool, mail),
+    sendMail: (mail) => pool.sendMail(mail),
     close: () => pool.close(),
   };
 }

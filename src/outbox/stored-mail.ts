@@ -74,30 +74,21 @@ interface StoredAttachment extends Omit<OutboxAttachment, "content"> {
   content?: StoredBody;
 }
 
-/** The JSON form of a message in a job. */
-export interface StoredMail {
-  from: string;
+/** The JSON form of a message in a job: plain fields as given, addresses as lists, bodies as StoredBody. */
+export interface StoredMail
+  extends Pick<OutboxMail, "from" | "subject" | "headers" | "envelope" | "options" | (typeof AS_IS)[number]> {
   to: string[];
   cc: string[];
   bcc: string[];
   replyTo?: string[];
-  subject: string;
   text?: StoredBody;
   html?: StoredBody;
   content?: StoredBody;
   attachments?: StoredAttachment[];
-  headers?: Record<string, string>;
   /** Fixed at enqueue. */
   messageId: string;
   /** ISO 8601, fixed at enqueue. */
   date: string;
-  envelope?: { from?: string; to?: string[] };
-  options?: Pick<SendOptions, "dsn" | "requireTLS">;
-  sender?: string;
-  inReplyTo?: string;
-  references?: string | string[];
-  priority?: "high" | "normal" | "low";
-  listUnsubscribe?: { url?: string; mailto?: string; oneClick?: boolean };
 }
 
 /** A message ready to send: bodies back as strings or bytes, Date back as a Date. */
@@ -220,6 +211,11 @@ export function storeMail(mail: OutboxMail, now: Date = new Date()): StoredMail 
     if (value !== undefined) (stored as unknown as Record<string, unknown>)[key] = structuredClone(value);
   }
   return stored;
+}
+
+/** The same stored message for these envelope recipients only (Message-ID and Date unchanged). */
+export function forRecipients(mail: StoredMail, to: string[]): StoredMail {
+  return { ...mail, envelope: { ...mail.envelope, to } };
 }
 
 /** The stored message, ready to send. */

@@ -14,11 +14,12 @@ import {
   type JobProgress,
   type JobResult,
   jobOptions,
+  progressOf,
 } from "./jobs.js";
 import { bullmq } from "./load-bullmq.js";
 import { classify, isTemporaryReply } from "./outcome.js";
 import type { RelaySender } from "./sender.js";
-import { readMail } from "./stored-mail.js";
+import { forRecipients, readMail } from "./stored-mail.js";
 
 /** What a worker reports; `attempts` counts attempts charged (throttling is not charged). */
 export interface OutboxEvent {
@@ -77,11 +78,6 @@ function eventOf(
   return event;
 }
 
-function progressOf(job: Job<JobData, JobResult>): JobProgress | undefined {
-  const p = job.progress as unknown;
-  return p !== null && typeof p === "object" && "accepted" in p ? (p as JobProgress) : undefined;
-}
-
 export function startWorker(settings: WorkerSettings): Worker<JobData, JobResult> {
   const { sender, queue, delays, throttle } = settings;
   let throttleDelay = throttle.minDelay;
@@ -90,11 +86,10 @@ export function startWorker(settings: WorkerSettings): Worker<JobData, JobResult
     const later = result.rejected.filter((r) => isTemporaryReply(r.reply)).map((r) => r.recipient);
     if (later.length === 0) return;
     const n = (job.data.followUp ?? 0) + 1;
-    const mail = { ...job.data.mail, envelope: { ...job.data.mail.envelope, to: later } };
     // a deterministic id: the follow-up is added once even if this job runs again after a crash
     await queue.add(
       JOB_NAME,
-      { mail, followUp: n },
+      { mail: forRecipients(job.data.mail, later), followUp: n },
       jobOptions(delays.length + 1, `${job.id}.followup-${n}`, retryDelay(delays, 1)),
     );
   };
@@ -120,16 +115,12 @@ export function startWorker(settings: WorkerSettings): Worker<JobData, JobResult
         case "permanent":
           throw new bullmq.UnrecoverableError(verdict.reason);
         case "unknown":
-          settings.emit("deliveryUnknown", eventOf(job, progressOf(job), verdict.reason));
+          settings.emit("deliveryUnknown", eventOf(job, progressOf(job.progress), verdict.reason));
           if (settings.onDeliveryUnknown === "fail") throw new bullmq.UnrecoverableError(verdict.reason);
           throw new Error(verdict.reason);
         case "temporary":
           if (verdict.recipients !== undefined) {
-            const mail = {
-              ...job.data.mail,
-              envelope: { ...job.data.mail.envelope, to: verdict.recipients },
-            };
-            await job.updateData({ ...job.data, mail });
+            await job.updateData({ ...job.data, mail: forRecipients(job.data.mail, verdict.recipients) });
           }
           throw new Error(verdict.reason);
       }
@@ -166,7 +157,7 @@ export function startWorker(settings: WorkerSettings): Worker<JobData, JobResult
   worker.on("failed", (job, error) => {
     if (job === undefined) return;
     const final = error.name === "UnrecoverableError" || job.attemptsMade >= (job.opts.attempts ?? 1);
-    settings.emit(final ? "failed" : "retrying", eventOf(job, progressOf(job), error.message));
+    settings.emit(final ? "failed" : "retrying", eventOf(job, progressOf(job.progress), error.message));
   });
   return worker;
 }

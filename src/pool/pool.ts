@@ -6,7 +6,7 @@ import type { RawSendOptions } from "../client/send.js";
 import type { SMTP } from "../client/smtp.js";
 import { SMTPError } from "../errors.js";
 import type { Content, Reply, SendResult } from "../types.js";
-import { JobQueue } from "./job-queue.js";
+import { Backlog, type Waiting } from "./backlog.js";
 import { poolSettings } from "./options.js";
 import type { RateLimiter } from "./rate-limiter.js";
 import { Reconnect } from "./reconnect.js";
@@ -24,15 +24,11 @@ const DEPTH = 2;
 /** The fewest messages a session must have carried before its closing at MAIL is read as a per-session limit. */
 const SESSION_LIMIT_MIN = 10;
 
-interface Job extends Sender {
-  readonly seq: number;
+interface Job extends Sender, Waiting {
   readonly resolve: (result: SendResult) => void;
   readonly reject: (error: unknown) => void;
   /** The one retry is used. */
   retried: boolean;
-  /** When a throttling reply first refused it; it fails after throttleTimeout from then. */
-  throttledAt?: number;
-  throttleError?: unknown;
 }
 
 /** One pooled connection. */
@@ -59,7 +55,6 @@ class SMTPPool implements Pool {
   /** maxMessagesPerConnection, or less once a server showed a smaller per-session limit. */
   #perConnection: number;
   readonly #idleTimeout: number;
-  readonly #throttleTimeout: number;
   readonly #maxQueued: number;
   readonly #limiter: RateLimiter | undefined;
   /**
@@ -70,7 +65,7 @@ class SMTPPool implements Pool {
   readonly #depth: number;
   readonly #throttle: Throttle;
   readonly #abort = new AbortController();
-  readonly #queue = new JobQueue<Job>();
+  readonly #queue: Backlog<Job>;
   readonly #slots = new Set<Slot>();
   readonly #closing = new Set<Promise<void>>();
   readonly #counts = { sent: 0, failed: 0, throttled: 0 };
@@ -78,7 +73,6 @@ class SMTPPool implements Pool {
   #wake: NodeJS.Timeout | undefined;
   #wakeAt = Number.POSITIVE_INFINITY;
   readonly #reconnect: Reconnect;
-  #throttledQueued = 0;
   #state: "open" | "closing" | "destroyed" = "open";
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => this.destroy();
@@ -89,7 +83,7 @@ class SMTPPool implements Pool {
     const settings = poolSettings(options, performance.now());
     this.#perConnection = settings.maxMessagesPerConnection;
     this.#idleTimeout = settings.idleTimeout;
-    this.#throttleTimeout = settings.throttleTimeout;
+    this.#queue = new Backlog<Job>(settings.throttleTimeout);
     this.#maxQueued = settings.maxQueued;
     this.#limiter = settings.limiter;
     this.#reconnect = new Reconnect(settings.connectTimeout);
@@ -195,7 +189,8 @@ class SMTPPool implements Pool {
   #schedule(): void {
     if (this.#state === "destroyed") return;
     const now = performance.now();
-    this.#expireThrottled(now);
+    // throttled messages still unsent after throttleTimeout fail with the reply that throttled them
+    for (const job of this.#queue.removeTimedOut(now)) this.#fail(job, job.throttleError);
     this.#fitToCap();
     let wakeIn = Number.POSITIVE_INFINITY;
     while (this.#queue.length > 0) {
@@ -213,7 +208,7 @@ class SMTPPool implements Pool {
       this.#start(this.#queue.shift()!, slot);
     }
     if (this.#throttle.pausedFor(now) === 0) wakeIn = Math.min(wakeIn, this.#openAsNeeded(now));
-    if (this.#throttledQueued > 0) wakeIn = Math.min(wakeIn, this.#nextThrottleExpiry(now));
+    wakeIn = Math.min(wakeIn, this.#queue.nextTimeout(now));
     this.#setWake(wakeIn);
     if (this.#state === "closing") this.#finishClosing();
   }
@@ -291,12 +286,7 @@ class SMTPPool implements Pool {
       this.#counts.throttled++;
       this.#throttle.throttled(now);
       // the waiting messages now wait for the server: they fail after throttleTimeout like throttled ones
-      this.#queue.forEach((job) => {
-        if (job.throttledAt !== undefined) return;
-        job.throttledAt = now;
-        job.throttleError = error;
-        this.#throttledQueued++;
-      });
+      this.#queue.throttleAll(now, error);
       return;
     }
     this.#reconnect.failed(slot.openedAt, now);
@@ -304,13 +294,11 @@ class SMTPPool implements Pool {
     const permanent = !(error instanceof SMTPError) || !error.temporary;
     if (permanent || this.#reconnect.expired(now)) {
       for (const job of this.#queue.drain()) this.#fail(job, error);
-      this.#throttledQueued = 0;
     }
   }
 
   #start(job: Job, slot: Slot): void {
     const idleBefore = slot.inFlight === 0 && slot.completed > 0;
-    if (job.throttledAt !== undefined) this.#throttledQueued--;
     slot.inFlight++;
     slot.started++;
     if (slot.started >= this.#perConnection) slot.retiring = true;
@@ -351,7 +339,7 @@ class SMTPPool implements Pool {
     if (endsConnection(error)) {
       if (slot.incident === undefined) {
         slot.incident = verdict;
-        this.#drop(slot);
+        this.#retire(slot);
         if (verdict === "throttled") this.#learnSessionLimit(slot, error, lastReply);
       } else if (verdict !== "report" && !(error instanceof SMTPError && error.reply)) {
         // lost with the connection an earlier message already reported on: that event is the cause
@@ -369,16 +357,16 @@ class SMTPPool implements Pool {
       case "throttled":
         job.throttledAt ??= now;
         job.throttleError = error;
-        if (now - job.throttledAt >= this.#throttleTimeout) break;
-        this.#putBack(job);
+        if (this.#queue.timedOut(job, now)) break;
+        this.#queue.putBack(job);
         return;
       case "requeue":
-        this.#putBack(job);
+        this.#queue.putBack(job);
         return;
       case "retry":
         if (job.retried) break;
         job.retried = true;
-        this.#putBack(job);
+        this.#queue.putBack(job);
         return;
       case "report":
         break;
@@ -399,33 +387,9 @@ class SMTPPool implements Pool {
     }
   }
 
-  #putBack(job: Job): void {
-    if (job.throttledAt !== undefined) this.#throttledQueued++;
-    this.#queue.putBack(job);
-  }
-
   #fail(job: Job, error: unknown): void {
     this.#counts.failed++;
     job.reject(error);
-  }
-
-  /** Throttled messages still unsent after throttleTimeout fail with the reply that throttled them. */
-  #expireThrottled(now: number): void {
-    if (this.#throttledQueued === 0 || this.#nextThrottleExpiry(now) > 0) return;
-    const expired = this.#queue.removeWhere(
-      (job) => job.throttledAt !== undefined && now - job.throttledAt >= this.#throttleTimeout,
-    );
-    this.#throttledQueued -= expired.length;
-    for (const job of expired) this.#fail(job, job.throttleError);
-  }
-
-  #nextThrottleExpiry(now: number): number {
-    let first = Number.POSITIVE_INFINITY;
-    // only throttled messages carry throttledAt; the queue is scanned only while some are waiting
-    this.#queue.forEach((job) => {
-      if (job.throttledAt !== undefined) first = Math.min(first, job.throttledAt + this.#throttleTimeout);
-    });
-    return Math.max(0, first - now);
   }
 
   // ---- connection lifetime ----
@@ -459,15 +423,11 @@ class SMTPPool implements Pool {
     slot.idleTimer.unref();
   }
 
-  /** QUIT (the connection is healthy). */
+  /**
+   * Takes a connection out of the pool and closes it: QUIT when it is healthy; a failed one's socket is
+   * already closed or closing, and close() only waits for that.
+   */
   #retire(slot: Slot): void {
-    if (!this.#slots.delete(slot)) return;
-    clearTimeout(slot.idleTimer);
-    if (slot.smtp) this.#quit(slot.smtp);
-  }
-
-  /** Forget a failed connection (its socket is already closed or closing). */
-  #drop(slot: Slot): void {
     if (!this.#slots.delete(slot)) return;
     clearTimeout(slot.idleTimer);
     if (slot.smtp) this.#quit(slot.smtp);
@@ -481,11 +441,9 @@ class SMTPPool implements Pool {
 
   #finishClosing(): void {
     if (this.#queue.length > 0) return;
-    for (const slot of [...this.#slots]) {
-      if (slot.inFlight > 0) return;
-    }
-    for (const slot of [...this.#slots]) {
-      if (slot.smtp === undefined) return; // still opening: it retires itself when it is ready
+    for (const slot of this.#slots) {
+      // still sending, or still opening (then it retires itself when it is ready)
+      if (slot.inFlight > 0 || slot.smtp === undefined) return;
     }
     for (const slot of [...this.#slots]) this.#retire(slot);
     this.#clearWake();

@@ -1,9 +1,9 @@
-// The one place the pool turns a mail into a transaction on a session: SMTP.sendMail (API.md §5).
-import type { RawSendOptions } from "../client/send.js";
+// What the pool queues for one message: its checks before queueing, and how it is sent on a session
+// (SMTP.sendMail or SMTP.sendRaw), with whether it could be sent again whole.
+import { ANY_SERVER, buildEnvelope, type RawSendOptions } from "../client/send.js";
 import { checkMailInput } from "../client/send-mail.js";
 import type { SMTP } from "../client/smtp.js";
 import { inputError } from "../errors.js";
-import { parseMailbox } from "../message/address.js";
 import type { MailOptions } from "../mime/types.js";
 import type { Content, SendResult } from "../types.js";
 
@@ -49,10 +49,9 @@ export function watchContent(content: Content): WatchedContent {
   return { content, replayable: () => false }; // an old-style stream: never sent twice
 }
 
-/** sendRaw's checks before queueing: the envelope and the content's type. */
+/** sendRaw's checks before queueing: the envelope (SMTP.sendRaw's own rules) and the content's type. */
 export function checkRaw(fromAddr: string, recipients: string[], message: Content): void {
-  if (!Array.isArray(recipients)) throw inputError("recipients must be an array");
-  checkEnvelope(fromAddr, recipients);
+  buildEnvelope({ capabilities: ANY_SERVER }, fromAddr, recipients);
   checkContent(message);
 }
 
@@ -66,11 +65,11 @@ export interface Sender {
 /** A mail's sender: its body watched when it is a stream. */
 export function mailSender(mail: PoolMail): Sender {
   const body = mail.content ?? mail.text;
-  if (body === undefined) return { send: (smtp) => sendMailOn(smtp, mail), replayable: () => true };
+  if (body === undefined) return { send: (smtp) => smtp.sendMail(mail), replayable: () => true };
   const watched = watchContent(body);
   const sent =
     mail.content === undefined ? { ...mail, text: watched.content } : { ...mail, content: watched.content };
-  return { send: (smtp) => sendMailOn(smtp, sent), replayable: watched.replayable };
+  return { send: (smtp) => smtp.sendMail(sent), replayable: watched.replayable };
 }
 
 /** A raw message's sender. */
@@ -85,18 +84,6 @@ export function rawSender(
     send: (smtp) => smtp.sendRaw(fromAddr, recipients, watched.content, options),
     replayable: watched.replayable,
   };
-}
-
-/** Runs the mail as one transaction on `smtp` (becomes smtp.sendMail(mail) once composeMail is merged). */
-export function sendMailOn(smtp: SMTP, mail: PoolMail): Promise<SendResult> {
-  return smtp.sendMail(mail);
-}
-
-function checkEnvelope(from: string, recipients: string[]): void {
-  if (typeof from !== "string") throw inputError("from must be a string");
-  if (from !== "" && from !== "<>") parseMailbox(from);
-  if (recipients.length === 0) throw inputError("no recipients: give at least one address in to, cc or bcc");
-  for (const recipient of recipients) parseMailbox(recipient);
 }
 
 function checkContent(content: Content): void {

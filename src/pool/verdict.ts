@@ -25,6 +25,15 @@ export function isThrottleReply(reply: Reply | undefined): boolean {
 }
 
 /**
+ * A throttling reply as an answer at `stage`: 421 and 454 anywhere, a 4.7.x anywhere but at RCPT — there a
+ * 4.7.x from 450/451 is greylisting, a per-recipient answer that is reported.
+ */
+export function isThrottling(reply: Reply | undefined, stage?: string): boolean {
+  if (!isThrottleReply(reply)) return false;
+  return stage !== "RCPT" || reply!.code === 421 || reply!.code === 454;
+}
+
+/**
  * True when the failure happened before any of the message's content was written: the envelope (MAIL,
  * RCPT) or the wait for DATA's 354 (`lastReply`, the connection's last reply, is not that 354: no reply
  * comes while content is written). A failure at END, anything deliveryUnknown, a failure while the content
@@ -47,11 +56,7 @@ export function verdictFor(error: unknown, idleBefore: boolean, lastReply?: Repl
   if (error.code === "EABORT" || !beforeContent(error, lastReply)) return "report";
   const reply =
     error.reply ?? (error.code === "ECONNECTION" && lastReply?.code === 421 ? lastReply : undefined);
-  if (isThrottleReply(reply)) {
-    // At RCPT a 4.7.x from 450/451 is greylisting (a per-recipient answer, reported); 421 and 454 are not.
-    if (error.stage === "RCPT" && reply!.code !== 421 && reply!.code !== 454) return "report";
-    return "throttled";
-  }
+  if (isThrottling(reply, error.stage)) return "throttled";
   if (reply !== undefined) return "report"; // any other reply: 5xx, greylisting 450/451, 452...
   if (error.code !== "ECONNECTION" && error.code !== "ETIMEDOUT") return "report";
   if (error.stage === "MAIL" && error.code === "ECONNECTION") return idleBefore ? "requeue" : "throttled";

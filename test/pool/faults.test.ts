@@ -20,12 +20,6 @@ const poolFor = (server: RelayServer, options: Partial<PoolOptions> = {}) =>
   createPool({ host: "127.0.0.1", port: server.port, security: "none", ...options });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The most sessions open at once over the run, from the server's session log. */
-function concurrentSessions(server: RelayServer, from: number): number {
-  return server.sessions.filter((s) => !s.socket.destroyed || s.id >= from).length;
-}
-void concurrentSessions;
-
 describe("pool faults", () => {
   test("421 at MAIL for 2.5 s, then normal: the cap halves, new messages pause, nothing is lost", async () => {
     let throttleUntil = Number.POSITIVE_INFINITY;
@@ -203,6 +197,29 @@ describe("pool faults", () => {
     // tried at 0 and after the 1 s pause; the next try (after 2 s more) would be too late: it fails at 1.5 s
     assert.ok(elapsed >= 1400 && elapsed < 2500, `${elapsed} ms`);
     assert.equal(server.mails.length, 2);
+    pool.destroy();
+  });
+
+  test("421 to every connection (too many connections): the queued messages wait for the server, then fail with the 421 after throttleTimeout", async () => {
+    const server = await startRelayServer({
+      greeting: () => ({ close: true, reply: "421 4.7.0 Too many connections from your host" }),
+    });
+    const pool = poolFor(server, { maxConnections: 2, throttleTimeout: 1500 });
+    const started = performance.now();
+    const outcomes = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => pool.sendMail(mail(i))));
+    const elapsed = performance.now() - started;
+    assert.deepEqual(
+      outcomes.map((o) => (o.status === "rejected" ? (o.reason as SMTPError).reply?.code : "sent")),
+      [421, 421, 421, 421, 421, 421],
+    );
+    // not failed at the first refusal: they waited throttleTimeout (the attempt after the 1 s pause was refused too)
+    assert.ok(elapsed >= 1400 && elapsed < 2500, `${elapsed} ms`);
+    // two at first, then one (the cap halved) after the pause: never hammering
+    assert.ok(
+      server.sessions.length >= 2 && server.sessions.length <= 4,
+      `${server.sessions.length} connections`,
+    );
+    assert.ok(pool.stats.throttled >= 2, `throttled ${pool.stats.throttled}`);
     pool.destroy();
   });
 

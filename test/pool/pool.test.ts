@@ -1,9 +1,12 @@
 // createPool(): connections, pipelining, lifetimes, order, close/destroy, input checks (API.md §6).
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import type { SMTPError } from "../../src/errors.js";
 import { createPool } from "../../src/pool/pool.js";
 import type { PoolOptions } from "../../src/pool/types.js";
+import { fixturePath } from "../helpers/servers/common.js";
 import { duplicates, type RelayServer, startRelayServer } from "./relay-server.js";
 
 const mail = (i: number) => ({
@@ -11,6 +14,16 @@ const mail = (i: number) => ({
   to: `rcpt${i % 7}@example.test`,
   subject: `message ${i}`,
   text: `Hello number ${i}.\nA second line.\n`,
+});
+
+/** Every 10th mail carries a file by path, every 15th fresh in-memory bytes (a new buffer per message). */
+const ATTACHED_FILE = fixturePath("localhost.pem");
+const withAttachments = (i: number) => ({
+  ...mail(i),
+  attachments: [
+    ...(i % 10 === 0 ? [{ path: ATTACHED_FILE }] : []),
+    ...(i % 15 === 0 ? [{ filename: `blob-${i}.bin`, content: randomBytes(3000 + i) }] : []),
+  ],
 });
 
 const poolFor = (server: RelayServer, options: Partial<PoolOptions> = {}) =>
@@ -22,9 +35,18 @@ describe("createPool", () => {
   test("300 messages over 3 connections: each delivered once, sessions reused, started in order", async () => {
     const server = await startRelayServer();
     const pool = poolFor(server, { maxConnections: 3 });
-    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => pool.sendMail(mail(i))));
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => pool.sendMail(withAttachments(i))),
+    );
     await pool.close();
     assert.equal(server.delivered.length, 300);
+    // the attachments went with their own messages
+    const fileStart = readFileSync(ATTACHED_FILE).toString("base64").slice(0, 60);
+    for (const m of server.delivered) {
+      const i = seqOf(m.data);
+      assert.equal(m.data.includes(fileStart), i % 10 === 0, `message ${i}: the file`);
+      assert.equal(m.data.includes(`blob-${i}.bin`), i % 15 === 0, `message ${i}: the bytes`);
+    }
     assert.deepEqual(duplicates(server.delivered), []);
     assert.deepEqual(
       new Set(results.map((r) => r.messageId)),
@@ -131,7 +153,19 @@ describe("createPool", () => {
         JSON.stringify(m),
       );
     }
-    await assert.rejects(pool.sendRaw("a@b.example", [], "x"), (e: SMTPError) => e.code === "EINPUT");
+    const badRaw: [string, string[], unknown][] = [
+      ["a@b.example", [], "x"],
+      ["a@b.example", ["c@d.example\r\nRCPT TO:<evil@example.test>"], "x"],
+      ["not an address", ["c@d.example"], "x"],
+      ["a@b.example", ["c@d.example"], 42],
+    ];
+    for (const [from, to, content] of badRaw) {
+      await assert.rejects(
+        pool.sendRaw(from, to, content as never),
+        (e: SMTPError) => e.code === "EINPUT",
+        JSON.stringify([from, to, content]),
+      );
+    }
     assert.equal(server.sessions.length, 0);
     assert.equal(pool.stats.queued, 0);
     pool.destroy();
