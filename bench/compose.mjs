@@ -10,16 +10,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LOOPBACK, serversUnavailableReason, startSmtpSink } from "./lib/servers.mjs";
+import { median } from "./lib/stats.mjs";
 
 const WORKER = fileURLToPath(new URL("compose-client.mjs", import.meta.url));
 const MiB = 1024 * 1024;
-
-function median(values) {
-  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return Number.NaN;
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
 
 /** One client run in its own process; its last line of output is the JSON result. */
 function run(spec) {

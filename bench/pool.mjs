@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Relay } from "./lib/relay.mjs";
 import { disarmWatchdog, serversUnavailableReason, startSmtpSink } from "./lib/servers.mjs";
+import { median } from "./lib/stats.mjs";
 
 const WORKER = fileURLToPath(new URL("pool-client.mjs", import.meta.url));
 const README = fileURLToPath(new URL("README.md", import.meta.url));
@@ -33,11 +34,6 @@ const CLIENTS = [
   { key: "nodemailer-pool", title: "nodemailer pool" },
   { key: "nodemailer-x4", title: "nodemailer SMTPConnection ×4" },
 ];
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** One run of one client in a fresh process; `relay` (optional) sits between it and the server. */
 function runOnce(client, target, spec, relay) {
